@@ -1,0 +1,216 @@
+"""The ``bxlplan`` command line: a thin layer over the library's functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import BxlplanError
+
+app = typer.Typer(
+    help="bxlplan: load Brussels layers, score areas, model pole scenarios, export maps.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", help="Data folder (default: $BXLPLAN_DATA).", show_default=False
+    ),
+]
+
+
+def _fail(exc: BxlplanError) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    raise typer.Exit(2)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+
+
+@app.command("layers")
+def layers_cmd(data: DataOpt = None) -> None:
+    """List the layer catalog: source, licence, presence in the data folder, features."""
+    from .loading.catalog import data_dir
+    from .loading.check import list_layers
+
+    try:
+        folder = data_dir(data) if data is not None or _env_data() else None
+        df = list_layers(folder)
+    except BxlplanError as exc:
+        _fail(exc)
+    table = Table(title=f"bxlplan layers ({folder or 'no data folder'})")
+    for col in (
+        "layer",
+        "group",
+        "required",
+        "present",
+        "features",
+        "source",
+        "official",
+        "licence",
+    ):
+        table.add_column(col)
+    for row in df.itertuples(index=False):
+        table.add_row(
+            row.layer,
+            row.group,
+            "yes" if row.required else "",
+            "[green]yes[/]" if row.present else "[yellow]no[/]",
+            ""
+            if row.features is None or row.features != row.features
+            else f"{int(row.features):,}",
+            row.source,
+            str(row.official),
+            row.licence,
+        )
+    console.print(table)
+
+
+def _env_data() -> bool:
+    import os
+
+    return bool(os.environ.get("BXLPLAN_DATA"))
+
+
+@app.command("check")
+def check_cmd(
+    data: DataOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write check_report.json and facilities.csv here."),
+    ] = None,
+) -> None:
+    """Validate every layer of the data folder; exit 1 when a required layer is broken."""
+    from .loading.catalog import data_dir
+    from .loading.check import check_data
+
+    try:
+        folder = data_dir(data)
+        with console.status("checking layers..."):
+            results = check_data(folder)
+    except BxlplanError as exc:
+        _fail(exc)
+    colours = {"ok": "green", "warning": "yellow", "missing": "yellow", "broken": "red"}
+    table = Table(title=f"bxlplan check {folder}")
+    for col in ("layer", "required", "status", "features", "notes"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        status = r.status if not r.failed else f"{r.status} (REQUIRED)"
+        table.add_row(
+            r.layer,
+            "yes" if r.required else "",
+            f"[{colours[r.status]}]{status}[/]",
+            "" if r.features is None else f"{r.features:,}",
+            "\n".join(r.messages),
+        )
+    console.print(table)
+    summary = next(
+        (r.details["summary"] for r in results if "summary" in r.details), None
+    )
+    if summary is not None:
+        ftable = Table(title="Facilities per category")
+        for col in ("category", "threshold_m", "count", "status"):
+            ftable.add_column(col)
+        for row in summary.itertuples(index=False):
+            ftable.add_row(
+                row.category,
+                str(row.threshold_m),
+                "-" if row.status == "missing" else f"{int(row.count):,}",
+                {
+                    "missing": "[yellow]missing data[/]",
+                    "partial": "[yellow]partial[/]",
+                }.get(row.status, "ok"),
+            )
+        console.print(ftable)
+    if out is not None:
+        from .loading.fetch import atomic_write
+
+        report = [
+            {k: v for k, v in vars(r).items() if k != "details"}
+            | {"network": r.details.get("network")}
+            for r in results
+        ]
+        atomic_write(
+            Path(out) / "check_report.json",
+            json.dumps(report, indent=2, default=str).encode(),
+        )
+        if summary is not None:
+            atomic_write(
+                Path(out) / "facilities_per_category.csv",
+                summary.to_csv(index=False).encode(),
+            )
+        console.print(f"report written to {out}")
+    failed = [r.layer for r in results if r.failed]
+    if failed:
+        err.print(
+            f"[bold red]required layer(s) missing or broken:[/] {', '.join(failed)}"
+        )
+        raise typer.Exit(1)
+
+
+@app.command("fetch")
+def fetch_cmd(
+    layers: Annotated[
+        list[str] | None,
+        typer.Argument(help="Layers to fetch (default: all official)."),
+    ] = None,
+    data: DataOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Download again even if present.")
+    ] = False,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url", help="Send requests to this host instead (mirror, stand-in)."
+        ),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 30.0,
+    retries: Annotated[int, typer.Option(help="Retries per request.")] = 3,
+) -> None:
+    """Download official layers (WFS, Monitoring API) into the data folder."""
+    from .loading.catalog import data_dir
+    from .loading.fetch import fetch
+
+    try:
+        folder = data_dir(data) if data is not None else data_dir()
+    except BxlplanError as exc:
+        _fail(exc)
+    failed = False
+    names = layers or None
+    from .loading.catalog import catalog
+
+    for name in names or [n for n, s in catalog().items() if s.fetch]:
+        try:
+            (res,) = fetch(
+                folder,
+                [name],
+                force=force,
+                base_url=base_url,
+                timeout=timeout,
+                retries=retries,
+            )
+        except BxlplanError as exc:
+            err.print(f"[red]{name}: {exc}[/]", highlight=False)
+            failed = True
+            continue
+        if res.status == "fetched":
+            console.print(f"{name}: {res.features} feature(s) -> {res.path}")
+        elif res.status == "present":
+            console.print(f"{name}: already present ({res.path}); --force to refresh")
+        else:
+            console.print(f"{name}: no official service in the catalog")
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,294 @@
+"""Facilities: OSM POIs, sport/play polygons and points, transit stops and green spaces
+classified into planner categories by the rule table of ``layers/facilities.yaml``.
+
+A category with no facility in the data is *missing data*: it is listed in
+``.attrs["bxlplan"]["missing_categories"]`` and must never be read as "nobody has
+access".
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ..errors import ConfigError, DataError
+from .catalog import LayerSpec, get_spec
+from .readers import read_vector
+from .validate import WORKING_CRS, clean_geometries, to_working_crs
+
+__all__ = [
+    "categories",
+    "classify",
+    "facility_summary",
+    "load_facilities",
+    "threshold_m",
+]
+
+
+def categories(spec: LayerSpec | None = None) -> dict[str, dict[str, Any]]:
+    """Facility categories with label, theme, minutes and ``threshold_m`` (metres)."""
+    spec = spec or get_spec("facilities")
+    speed = float(spec.raw.get("walking_speed_m_s", 4.8 / 3.6))
+    out = {}
+    for name, cat in spec.raw["categories"].items():
+        minutes = float(cat["minutes"])
+        out[name] = {**cat, "threshold_m": round(minutes * 60 * speed)}
+    return out
+
+
+def threshold_m(category: str) -> int:
+    """Default walking threshold of a category in metres (5/10/20 min = 400/800/1600)."""
+    cats = categories()
+    if category not in cats:
+        raise ConfigError(
+            f"unknown facility category '{category}'; known: {sorted(cats)}"
+        )
+    return int(cats[category]["threshold_m"])
+
+
+def _tag_match(values: pd.Series, patterns: str | list[str]) -> pd.Series:
+    pats = [patterns] if isinstance(patterns, str) else list(patterns)
+    rx = re.compile(
+        "|".join(f"(?:{fnmatch.translate(p.lower())})" for p in pats), re.IGNORECASE
+    )
+    text = values.astype("object")
+    present = text.notna() & (text.astype(str).str.strip() != "")
+    return present & text.astype(str).str.lower().str.match(rx)
+
+
+def classify(
+    features: pd.DataFrame,
+    rules: list[dict[str, Any]],
+    source: str,
+    multi: bool = False,
+) -> pd.DataFrame:
+    """Classify the features of one source with the rules written for it.
+
+    Returns one row per (feature, category): the feature's index in ``feature``, the
+    ``category`` and the ``rule`` (its number in the table). With ``multi=False`` the
+    first matching rule wins; with ``multi=True`` every matching rule applies.
+    """
+    taken = pd.Series(False, index=features.index)
+    parts = []
+    for number, rule in enumerate(rules):
+        if rule.get("source") != source:
+            continue
+        ok = pd.Series(True, index=features.index)
+        for tag, patterns in (rule.get("tags") or {}).items():
+            col = (
+                features[tag]
+                if tag in features
+                else pd.Series(None, index=features.index)
+            )
+            ok &= _tag_match(col, patterns)
+        if "name" in rule:
+            names = features.get("name", pd.Series(None, index=features.index))
+            ok &= names.fillna("").astype(str).str.contains(rule["name"], regex=True)
+        if "min_area_ha" in rule:
+            ok &= features.get(
+                "area_ha", pd.Series(0.0, index=features.index)
+            ) >= float(rule["min_area_ha"])
+        if not multi:
+            ok &= ~taken
+            taken |= ok
+        hit = features.index[ok.to_numpy()]
+        parts.append(
+            pd.DataFrame({"feature": hit, "category": rule["category"], "rule": number})
+        )
+    if not parts:
+        return pd.DataFrame({"feature": [], "category": [], "rule": []})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _read_source(name: str, src: dict[str, Any], data: Path, report: list[str]):
+    if "layer" in src:
+        from .load import load
+
+        try:
+            return load(src["layer"], data)
+        except DataError as exc:
+            report.append(f"facility source '{name}' not available: {exc}")
+            return None
+    path = data / src["path"]
+    if not path.is_file():
+        report.append(f"facility source '{name}' not available: {path} is missing")
+        return None
+    gdf = read_vector(path, columns=src.get("columns"))
+    gdf = to_working_crs(gdf, str(path))
+    return clean_geometries(gdf, str(path), report)
+
+
+def _boundary_points(green: gpd.GeoDataFrame, spacing: float) -> gpd.GeoDataFrame:
+    rings = shapely.boundary(green.geometry.values)
+    lengths = shapely.length(rings)
+    counts = np.maximum(1, np.ceil(lengths / spacing).astype(int))
+    owner = np.repeat(np.arange(len(green)), counts)
+    frac = np.concatenate([np.arange(c) / c for c in counts])
+    pts = shapely.line_interpolate_point(rings[owner], frac, normalized=True)
+    out = green.iloc[owner].drop(columns=green.geometry.name).reset_index(drop=True)
+    return gpd.GeoDataFrame(out, geometry=pts, crs=green.crs)
+
+
+def load_facilities(spec: LayerSpec, data: Path) -> gpd.GeoDataFrame:
+    """Load and classify every facility source (see the module docstring)."""
+    from .load import load, provenance
+
+    report: list[str] = []
+    cats = categories(spec)
+    rules = spec.raw["rules"]
+    unknown = sorted({r["category"] for r in rules} - set(cats))
+    if unknown:
+        raise ConfigError(f"{spec.path}: rules name unknown categories {unknown}")
+    frames = []
+    sources_used = {}
+    for order, (name, src) in enumerate(spec.raw["sources"].items()):
+        gdf = _read_source(name, src, data, report)
+        if gdf is None:
+            continue
+        sources_used[name] = gdf.attrs.get("bxlplan", {}).get(
+            "source", str(src.get("path"))
+        )
+        gdf = gdf.reset_index(drop=True)
+        multi = name == "green"
+        hits = classify(gdf, rules, name, multi=multi)
+        if hits.empty:
+            continue
+        if multi:  # green spaces: reached at their edge, identified by green_id
+            pts = _boundary_points(gdf, float(src.get("boundary_spacing_m", 50)))
+            sel = hits.merge(
+                pd.DataFrame({"feature": gdf.index, "green_id": gdf["green_id"]}),
+                on="feature",
+            )
+            pts = pts.merge(sel[["green_id", "category", "rule"]], on="green_id")
+            pts["facility_id"] = "green:" + pts["green_id"].astype(str)
+            frame = pts
+        else:
+            frame = (
+                gdf.loc[hits["feature"]]
+                .reset_index()
+                .rename(columns={"index": "feature"})
+            )
+            frame["category"] = hits["category"].to_numpy()
+            frame["rule"] = hits["rule"].to_numpy()
+            frame["facility_id"] = name + ":" + frame["feature"].astype(str)
+            frame = frame.set_geometry(shapely.point_on_surface(frame.geometry.values))
+        frame["source"] = name
+        frame["source_order"] = order
+        frames.append(frame)
+    if not frames:
+        raise DataError(f"no facility source could be read from {data}")
+    keep = [
+        "facility_id",
+        "category",
+        "rule",
+        "source",
+        "source_order",
+        "name",
+        "name:fr",
+        "name:nl",
+        "capacity",
+        "area_ha",
+        "geometry",
+    ]
+    fac = pd.concat([f[[c for c in keep if c in f]] for f in frames], ignore_index=True)
+    fac = gpd.GeoDataFrame(fac, geometry="geometry", crs=WORKING_CRS)
+    fac = fac.rename(columns={"name:fr": "name_fr", "name:nl": "name_nl"})
+    for col in ("name", "name_fr", "name_nl"):
+        if col not in fac:
+            fac[col] = None
+    fac["name"] = fac["name"].where(fac["name"].notna(), fac["name_fr"])
+    fac["capacity"] = pd.to_numeric(fac.get("capacity"), errors="coerce")
+    fac = _dedupe(fac, float(spec.raw.get("dedupe_m", 25)), report)
+    fac["theme"] = fac["category"].map(lambda c: cats[c]["theme"])
+    fac["threshold_m"] = fac["category"].map(lambda c: cats[c]["threshold_m"])
+    fac["rule_text"] = fac["rule"].map(lambda r: _rule_text(rules[int(r)]))
+    try:
+        region = load("region", data)
+        fac["in_region"] = fac.within(region.geometry.iloc[0].buffer(1.0))
+    except DataError as exc:
+        report.append(f"region not available, in_region unknown: {exc}")
+        fac["in_region"] = pd.NA
+    fac = fac.drop(columns=["source_order"]).reset_index(drop=True)
+    counts = fac.groupby("category")["facility_id"].nunique()
+    missing = [c for c in cats if counts.get(c, 0) == 0]
+    partial = {}
+    transit = get_spec("transit_stops").raw.get("partial")
+    if transit and "transit" in sources_used:
+        partial["transit_stop"] = transit
+    for c in missing:
+        report.append(
+            f"category '{c}' has no facility in the data: reported as missing, never as "
+            "zero access"
+        )
+    fac.attrs["bxlplan"] = {
+        **provenance(spec, data / spec.raw["sources"]["poi"]["path"], report),
+        "sources": sources_used,
+        "counts": {c: int(counts.get(c, 0)) for c in cats},
+        "missing_categories": missing,
+        "partial_categories": partial,
+    }
+    return fac
+
+
+def _rule_text(rule: dict[str, Any]) -> str:
+    tags = ", ".join(f"{k}={v}" for k, v in (rule.get("tags") or {}).items())
+    extra = f" name~/{rule['name']}/" if "name" in rule else ""
+    return f"{rule['source']}: {tags or 'all'}{extra}"
+
+
+def _dedupe(
+    fac: gpd.GeoDataFrame, radius: float, report: list[str]
+) -> gpd.GeoDataFrame:
+    """Drop a facility found again by a later source within ``radius`` metres."""
+    drop = np.zeros(len(fac), dtype=bool)
+    for _cat, group in fac[~fac["facility_id"].str.startswith("green:")].groupby(
+        "category"
+    ):
+        if group["source_order"].nunique() < 2:
+            continue
+        first = group["source_order"].min()
+        base = group[group["source_order"] == first]
+        later = group[group["source_order"] != first]
+        tree = shapely.STRtree(base.geometry.values)
+        idx_later, _ = tree.query(
+            later.geometry.values, predicate="dwithin", distance=radius
+        )
+        drop[fac.index.get_indexer(later.index[np.unique(idx_later)])] = True
+    if drop.any():
+        report.append(
+            f"dropped {int(drop.sum())} facilities mapped twice (within {radius:g} m of the "
+            "same category from an earlier source)"
+        )
+    return fac.loc[~drop]
+
+
+def facility_summary(fac: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Count of facilities per category with its status: ``ok``, ``partial`` or
+    ``missing`` (no data: never to be read as zero facilities)."""
+    meta = fac.attrs.get("bxlplan", {})
+    cats = categories()
+    counts = (
+        meta.get("counts") or fac.groupby("category")["facility_id"].nunique().to_dict()
+    )
+    partial = meta.get("partial_categories", {})
+    rows = []
+    for cat, info in cats.items():
+        n = int(counts.get(cat, 0))
+        status = "missing" if n == 0 else ("partial" if cat in partial else "ok")
+        rows.append(
+            {
+                "category": cat,
+                "label_en": info["label"]["en"],
+                "threshold_m": info["threshold_m"],
+                "count": n if n else pd.NA,
+                "status": status,
+            }
+        )
+    return pd.DataFrame(rows)

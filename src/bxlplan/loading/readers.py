@@ -1,0 +1,181 @@
+"""Readers for the file formats of Brussels data: vector files, IBSA / Statbel tables,
+GTFS stops and OSMnx GraphML. Each turns a read failure into a :class:`DataError`
+naming the file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from ..errors import DataError
+
+__all__ = ["read_gtfs_stops", "read_table", "read_vector"]
+
+
+def read_vector(
+    path: Path,
+    *,
+    layer: str | None = None,
+    columns: list[str] | None = None,
+    crs: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read a GeoPackage, GeoJSON (including raw WFS answers) or Shapefile layer.
+
+    ``columns`` limits the fields read (only those present are asked for); ``crs``
+    declares the CRS of a file that has none (it never overrides one in the file).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*user_version.*")
+            if columns is not None:
+                fields = set(pyogrio.read_info(path, layer=layer)["fields"])
+                columns = [c for c in columns if c in fields]
+            gdf = pyogrio.read_dataframe(path, layer=layer, columns=columns)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise DataError(
+            f"cannot read {path}"
+            + (f" (layer '{layer}')" if layer else "")
+            + f": {exc}. "
+            "Check that the file is a complete GeoPackage, GeoJSON or Shapefile."
+        ) from exc
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
+        raise DataError(f"{path} has no geometry column: is it a table, not a layer?")
+    if gdf.crs is None and crs is not None:
+        gdf = gdf.set_crs(crs)
+    if len(gdf) == 0:
+        raise DataError(
+            f"{path}" + (f" (layer '{layer}')" if layer else "") + " is empty: it has "
+            "no features. Re-export or re-fetch it (bxlplan fetch --force)."
+        )
+    return gdf
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}): "
+            f"{exc.msg}. The file may be truncated: fetch it again."
+        ) from exc
+
+
+def _read_csv(path: Path, sep: str | None) -> pd.DataFrame:
+    for encoding in ("utf-8-sig", "latin-1"):
+        try:
+            if sep is None:
+                with open(path, encoding=encoding, newline="") as fh:
+                    sample = fh.read(4096)
+                sep = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+            return pd.read_csv(
+                path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding
+            )
+        except UnicodeDecodeError:
+            continue
+        except (pd.errors.ParserError, csv.Error) as exc:
+            raise DataError(f"cannot parse {path} as CSV: {exc}") from exc
+    raise DataError(f"{path}: unknown text encoding (tried UTF-8 and Latin-1)")
+
+
+def read_table(path: Path, fmt: str) -> tuple[pd.DataFrame, list[int], dict[str, Any]]:
+    """Read a socio-economic table.
+
+    Parameters
+    ----------
+    path
+        The file.
+    fmt
+        ``csv`` (separator sniffed), ``ibsa_csv`` (``;``, decimal commas),
+        ``ibsa_json`` (a JSON array of rows: a header row, summary rows, then
+        ``[code, name, value]``) or ``mdq_api`` (the perspective.brussels Monitoring API:
+        entries ``{id, value, flag}``).
+
+    Returns
+    -------
+    (table, rows, summary)
+        Text cells; the line number of each row in the file (JSON: its position in the
+        array); summary rows found in the file (label -> value).
+    """
+    summary: dict[str, Any] = {}
+    if fmt in ("csv", "ibsa_csv"):
+        df = _read_csv(path, ";" if fmt == "ibsa_csv" else None)
+        return df, [i + 2 for i in range(len(df))], summary
+    if fmt == "ibsa_json":
+        content = _read_json(path)
+        if (
+            not isinstance(content, list)
+            or not content
+            or not isinstance(content[0], list)
+        ):
+            raise DataError(
+                f"{path}: expected a JSON array of rows (IBSA export), with a header row"
+            )
+        header = [str(h) for h in content[0]]
+        data, rows = [], []
+        for i, row in enumerate(content[1:], start=1):
+            first = str(row[0]).strip() if row else ""
+            if not first.isdigit():  # "Moyenne régionale", "Total RBC", "Seuil", ...
+                summary[first] = row[1] if len(row) > 1 else None
+                continue
+            if len(row) != len(header):
+                raise DataError(
+                    f"{path}: row {i} has {len(row)} cells, the header has "
+                    f"{len(header)} ({header})"
+                )
+            data.append([str(v) if v is not None else "" for v in row])
+            rows.append(i)
+        df = pd.DataFrame(data, columns=header)
+        df = df.rename(columns={header[-1]: "value"})
+        return df, rows, summary
+    if fmt == "mdq_api":
+        content = _read_json(path)
+        if isinstance(content, dict):
+            content = content.get("data", content.get("values", content.get("items")))
+        if not isinstance(content, list) or not all(
+            isinstance(r, dict) for r in content
+        ):
+            raise DataError(
+                f"{path}: expected the Monitoring API's list of {{id, value, flag}} entries"
+            )
+        df = pd.DataFrame(content).astype(object)
+        df = df.where(df.notna(), "").astype(str)
+        if "flag" in df and "value" in df:
+            flagged = df["flag"].str.strip() != ""
+            df.loc[flagged & (df["value"].isin(["", "None", "nan"])), "value"] = df[
+                "flag"
+            ]
+        return df, list(range(len(df))), summary
+    raise DataError(f"{path}: unknown table format '{fmt}' in the layer catalog")
+
+
+def read_gtfs_stops(path: Path) -> gpd.GeoDataFrame:
+    """Read a GTFS ``stops.txt`` as points (EPSG:4326); stations (location_type 1) and
+    entrances/nodes are left out, stops and platforms kept."""
+    df = _read_csv(path, ",")
+    for col in ("stop_id", "stop_lat", "stop_lon"):
+        if col not in df:
+            raise DataError(f"{path}: GTFS stops.txt needs a '{col}' column")
+    lat = pd.to_numeric(df["stop_lat"], errors="coerce")
+    lon = pd.to_numeric(df["stop_lon"], errors="coerce")
+    bad = lat.isna() | lon.isna()
+    if bad.any():
+        rows = ", ".join(str(i + 2) for i in df.index[bad][:5])
+        raise DataError(f"{path}: stop_lat/stop_lon are not numbers on line(s) {rows}")
+    loc_type = df.get("location_type", pd.Series("0", index=df.index)).replace("", "0")
+    keep = loc_type.isin(["0", "4"])
+    gdf = gpd.GeoDataFrame(
+        df.loc[keep].reset_index(drop=True),
+        geometry=gpd.points_from_xy(lon[keep], lat[keep]),
+        crs="EPSG:4326",
+    )
+    if len(gdf) == 0:
+        raise DataError(f"{path} holds no stops (location_type 0)")
+    return gdf
