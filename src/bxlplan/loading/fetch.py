@@ -12,6 +12,7 @@ into the data folder, in the catalog's folder layout.
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import hashlib
 import json
 import os
@@ -82,6 +83,7 @@ def _get_json(url: str, *, timeout: float, retries: int, backoff: float) -> Any:
                 raise ValueError(f"truncated answer ({len(body)} of {expected} bytes)")
             return json.loads(body)
         except urllib.error.HTTPError as exc:
+            exc.close()  # release the connection of the error answer
             last = exc
             if exc.code < 500 and exc.code != 429:
                 raise FetchError(
@@ -89,11 +91,11 @@ def _get_json(url: str, *, timeout: float, retries: int, backoff: float) -> Any:
                 ) from exc
         except (
             urllib.error.URLError,
+            http.client.HTTPException,  # IncompleteRead: the body was cut short
             TimeoutError,
             ConnectionError,
-            ValueError,
+            ValueError,  # invalid or truncated JSON (json.JSONDecodeError)
         ) as exc:
-            # ValueError covers invalid / truncated JSON (json.JSONDecodeError)
             last = exc
     raise FetchError(
         f"{url} failed after {retries + 1} attempt(s): {last}. The service may be down "
