@@ -12,8 +12,8 @@ into the data folder, in the catalog's folder layout.
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import hashlib
+import http.client
 import json
 import os
 import tempfile
