@@ -1,0 +1,286 @@
+"""Distance to services over the street network.
+
+Points (residential origins, facilities) are attached to the nearest street **edge**: the
+position along it (``t`` metres from node ``u``) and the straight-line offset from the
+point to the edge. The network distance between an origin *o* and a facility *f* is
+
+.. math:: d(o, f) = \\text{off}_o + \\min_{a \\in \\{u_o, v_o\\}, b \\in \\{u_f, v_f\\}}
+          (\\ell(o, a) + D(a, b) + \\ell(b, f)) + \\text{off}_f
+
+with :math:`\\ell` the distance along the edge to its end node and :math:`D` the shortest
+path on the graph; two points on the same edge are also joined directly along it.
+Attaching to the nearest node instead moves distances by ~40 m (median) on the Brussels
+network (ENVIRONMENT.md), which is why edges are used.
+
+* nearest distance: one multi-source Dijkstra per category from a virtual source linked
+  to every facility (scipy.sparse.csgraph);
+* counts within a threshold, gravity sums :math:`\\sum_f e^{-\\beta d}` and the
+  two-step floating catchment: one Dijkstra per facility bounded by the threshold.
+
+Straight-line distances are available only as an explicit fallback
+(:func:`euclidean_nearest`), labelled as such by the callers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from ..loading.network import network_matrix, network_nodes
+
+__all__ = [
+    "Attachment",
+    "StreetGraph",
+    "euclidean_nearest",
+    "pair_distances",
+    "two_step_fca",
+]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Points attached to street edges: end nodes, position along, edge length, offset."""
+
+    edge: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    t: np.ndarray  # metres from u along the edge
+    length: np.ndarray
+    offset: np.ndarray  # straight-line metres from the point to the edge
+
+    def __len__(self) -> int:
+        return len(self.edge)
+
+    def subset(self, mask: np.ndarray) -> Attachment:
+        return Attachment(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
+
+
+class StreetGraph:
+    """A walkable street graph ready for repeated distance queries.
+
+    Parameters
+    ----------
+    edges
+        Edges with ``u``, ``v``, ``length`` and line geometries running from ``u`` to
+        ``v`` (``bxlplan.load("streets")``).
+    """
+
+    def __init__(self, edges: gpd.GeoDataFrame) -> None:
+        self.edges = edges.reset_index(drop=True)
+        self.n_nodes = int(max(self.edges["u"].max(), self.edges["v"].max())) + 1
+        self.matrix: csr_matrix = network_matrix(self.edges, self.n_nodes)
+        self.nodes = network_nodes(self.edges)
+        self._geoms = self.edges.geometry.values
+        self._tree = shapely.STRtree(self._geoms)
+        self._u = self.edges["u"].to_numpy()
+        self._v = self.edges["v"].to_numpy()
+        self._len = self.edges["length"].to_numpy(dtype=float)
+
+    def attach(self, points: gpd.GeoSeries | np.ndarray) -> Attachment:
+        """Attach points to their nearest edge (position along it and offset)."""
+        geoms = np.asarray(getattr(points, "values", points))
+        idx_pts, idx_edges = self._tree.query_nearest(geoms, all_matches=False)
+        edge = np.empty(len(geoms), dtype=np.int64)
+        edge[idx_pts] = idx_edges
+        lines = self._geoms[edge]
+        t = shapely.line_locate_point(lines, geoms)
+        offset = shapely.distance(lines, geoms)
+        return Attachment(
+            edge, self._u[edge], self._v[edge], t, self._len[edge], offset
+        )
+
+    def _augmented(
+        self, att: Attachment, group: np.ndarray, n_groups: int
+    ) -> tuple[csr_matrix, int]:
+        """The graph plus one virtual node per group of attached points (a facility),
+        with one-way links to both ends of each point's edge."""
+        n = self.n_nodes
+        virt = n + group
+        w_u = np.maximum(att.offset + att.t, 1e-9)
+        w_v = np.maximum(att.offset + att.length - att.t, 1e-9)
+        # one-way links out of the virtual node: searches start there but can never
+        # pass through another facility (no teleport across a park)
+        rows = np.concatenate([virt, virt])
+        cols = np.concatenate([att.u, att.v])
+        w = np.concatenate([w_u, w_v])
+        extra = coo_matrix((w, (rows, cols)), shape=(n + n_groups, n + n_groups))
+        base = self.matrix.tocoo()
+        base = coo_matrix((base.data, (base.row, base.col)), shape=extra.shape)
+        # duplicates (two points of one facility on one edge) keep the shortest link
+        full = _min_duplicates(base, extra)
+        return full, n
+
+    def node_distances(self, facilities: Attachment) -> np.ndarray:
+        """Distance from every node to the nearest of ``facilities`` (inf if none)."""
+        if len(facilities) == 0:
+            return np.full(self.n_nodes, np.inf)
+        mat, n = self._augmented(
+            facilities, np.zeros(len(facilities), dtype=np.int64), 1
+        )
+        d = dijkstra(mat, directed=True, indices=n)
+        return d[: self.n_nodes]
+
+    def nearest(self, origins: Attachment, facilities: Attachment) -> np.ndarray:
+        """Network distance from each origin to its nearest facility (m; inf if none)."""
+        d = self.node_distances(facilities)
+        out = origins.offset + np.minimum(
+            origins.t + d[origins.u], origins.length - origins.t + d[origins.v]
+        )
+        same = _same_edge_pairs(origins, facilities)
+        if same is not None:
+            o, f = same
+            direct = (
+                origins.offset[o]
+                + np.abs(origins.t[o] - facilities.t[f])
+                + facilities.offset[f]
+            )
+            np.minimum.at(out, o, direct)
+        return out
+
+
+def _min_duplicates(a: coo_matrix, b: coo_matrix) -> csr_matrix:
+    rows = np.concatenate([a.row, b.row])
+    cols = np.concatenate([a.col, b.col])
+    data = np.concatenate([a.data, b.data])
+    key = rows.astype(np.int64) * a.shape[1] + cols
+    order = np.lexsort((data, key))
+    key, rows, cols, data = key[order], rows[order], cols[order], data[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    return csr_matrix((data[first], (rows[first], cols[first])), shape=a.shape)
+
+
+def _same_edge_pairs(
+    origins: Attachment, facilities: Attachment
+) -> tuple[np.ndarray, np.ndarray] | None:
+    if len(origins) == 0 or len(facilities) == 0:
+        return None
+    fo = pd.DataFrame({"edge": facilities.edge, "f": np.arange(len(facilities))})
+    oo = pd.DataFrame({"edge": origins.edge, "o": np.arange(len(origins))})
+    m = oo.merge(fo, on="edge")
+    if m.empty:
+        return None
+    return m["o"].to_numpy(), m["f"].to_numpy()
+
+
+def pair_distances(
+    graph: StreetGraph,
+    origins: Attachment,
+    facilities: Attachment,
+    facility_group: np.ndarray,
+    limit: float,
+    chunk: int = 256,
+) -> pd.DataFrame:
+    """Every (origin, facility) pair within ``limit`` metres on the network.
+
+    Parameters
+    ----------
+    facility_group
+        Integer id of the facility each attached point belongs to (several points can
+        make one facility: a green space is reached at any point of its edge).
+    limit
+        Largest distance kept (the threshold): the searches stop there.
+
+    Returns
+    -------
+    DataFrame
+        ``origin``, ``facility`` (group id) and ``distance`` (m), one row per pair.
+    """
+    groups, group = np.unique(facility_group, return_inverse=True)
+    n_groups = len(groups)
+    if n_groups == 0 or len(origins) == 0:
+        return pd.DataFrame({"origin": [], "facility": [], "distance": []})
+    mat, n = graph._augmented(facilities, group, n_groups)
+    parts = []
+    for start in range(0, n_groups, chunk):
+        idx = np.arange(start, min(start + chunk, n_groups))
+        D = dijkstra(mat, directed=True, indices=n + idx, limit=limit)
+        # origin distances: off_o + min(t + D[u], L - t + D[v])
+        d = origins.offset[None, :] + np.minimum(
+            origins.t[None, :] + D[:, origins.u],
+            (origins.length - origins.t)[None, :] + D[:, origins.v],
+        )
+        fi, oi = np.nonzero(d <= limit)
+        parts.append(
+            pd.DataFrame({"origin": oi, "facility": idx[fi], "distance": d[fi, oi]})
+        )
+    pairs = pd.concat(parts, ignore_index=True)
+    same = _same_edge_pairs(origins, facilities)
+    if same is not None:
+        o, f = same
+        direct = (
+            origins.offset[o]
+            + np.abs(origins.t[o] - facilities.t[f])
+            + facilities.offset[f]
+        )
+        keep = direct <= limit
+        pairs = pd.concat(
+            [
+                pairs,
+                pd.DataFrame(
+                    {
+                        "origin": o[keep],
+                        "facility": group[f[keep]],
+                        "distance": direct[keep],
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+        pairs = pairs.groupby(["origin", "facility"], as_index=False)["distance"].min()
+    pairs["facility"] = groups[pairs["facility"].to_numpy()]
+    return pairs
+
+
+def two_step_fca(
+    pairs: pd.DataFrame, supply: pd.Series, demand: np.ndarray
+) -> np.ndarray:
+    """Two-step floating catchment area accessibility (Luo & Wang 2003).
+
+    .. math:: R_j = \\frac{S_j}{\\sum_{k: d_{kj} \\le d_0} P_k}, \\qquad
+              A_i = \\sum_{j: d_{ij} \\le d_0} R_j
+
+    Parameters
+    ----------
+    pairs
+        (origin, facility, distance) pairs already within the catchment :math:`d_0`
+        (:func:`pair_distances`).
+    supply
+        Capacity :math:`S_j` of each facility, indexed by facility id.
+    demand
+        Population :math:`P_k` of each origin.
+
+    Returns
+    -------
+    ndarray
+        Supply per resident :math:`A_i` of each origin (0 where no facility is within
+        reach; NaN where the category has no capacity data).
+    """
+    demand = np.asarray(demand, dtype=float)
+    if len(pairs) == 0:
+        return np.zeros(len(demand))
+    p = pairs.assign(pop=demand[pairs["origin"].to_numpy()])
+    catchment_pop = p.groupby("facility")["pop"].sum()
+    s = supply.reindex(catchment_pop.index).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (s / catchment_pop).where(catchment_pop > 0, 0.0)
+    p["r"] = ratio.reindex(p["facility"]).to_numpy()
+    acc = np.bincount(p["origin"], weights=p["r"].fillna(0.0), minlength=len(demand))
+    return acc
+
+
+def euclidean_nearest(origins: np.ndarray, facilities: np.ndarray) -> np.ndarray:
+    """Straight-line distance to the nearest facility: an explicit fallback only."""
+    if len(facilities) == 0:
+        return np.full(len(origins), np.inf)
+    tree = shapely.STRtree(facilities)
+    idx_o, idx_f = tree.query_nearest(origins, all_matches=False)
+    out = np.full(len(origins), np.inf)
+    out[idx_o] = shapely.distance(origins[idx_o], facilities[idx_f])
+    return out

@@ -1,0 +1,153 @@
+"""Functional diversity: Shannon entropy, Gini-Simpson and Hill numbers of category
+shares, and the land-use mix of areas.
+
+With :math:`p_i` the share of category :math:`i` and :math:`K` the number of categories:
+
+* Shannon :math:`H = -\\sum_i p_i \\ln p_i`; normalised entropy :math:`H / \\ln K` in
+  [0, 1] (Frank et al. 2010, land-use mix);
+* Gini-Simpson :math:`1 - \\sum_i p_i^2`;
+* Hill numbers :math:`D_q = (\\sum_i p_i^q)^{1/(1-q)}`: :math:`D_0` richness,
+  :math:`D_1 = e^H`, :math:`D_2 = 1 / \\sum_i p_i^2` (Hill 1973; cityseer; Jost 2006).
+
+Zero shares contribute nothing (:math:`0 \\ln 0 = 0`). Rows with no observation
+(all shares zero) give NaN, never 0.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+__all__ = [
+    "gini_simpson",
+    "hill",
+    "landuse_mix",
+    "landuse_surface",
+    "normalised_entropy",
+    "shannon",
+    "shares",
+]
+
+
+def shares(counts: np.ndarray | pd.DataFrame) -> np.ndarray:
+    """Row-normalise counts or areas to shares; rows summing to 0 become NaN."""
+    x = np.asarray(counts, dtype=float)
+    x = np.atleast_2d(x)
+    if (x < 0).any():
+        raise ValueError("counts and areas must not be negative")
+    total = x.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, x / np.where(total > 0, total, 1), np.nan)
+
+
+def shannon(p: np.ndarray) -> np.ndarray:
+    """Shannon entropy :math:`H = -\\sum p_i \\ln p_i` of each row of shares.
+
+    Examples
+    --------
+    >>> float(shannon(np.array([[0.5, 0.5]]))[0])  # ln 2
+    0.6931471805599453
+    """
+    p = np.atleast_2d(np.asarray(p, dtype=float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        terms = np.where(p > 0, -p * np.log(np.where(p > 0, p, 1)), 0.0)
+    out = terms.sum(axis=1)
+    return np.where(np.isnan(p).all(axis=1), np.nan, out)
+
+
+def normalised_entropy(p: np.ndarray, k: int | None = None) -> np.ndarray:
+    """Shannon entropy divided by :math:`\\ln K` (Frank et al. 2010), in [0, 1].
+
+    ``k`` is the number of possible categories (default: the number of columns).
+    """
+    p = np.atleast_2d(np.asarray(p, dtype=float))
+    k = k or p.shape[1]
+    if k < 2:
+        return np.where(np.isnan(p).all(axis=1), np.nan, 0.0)
+    return shannon(p) / np.log(k)
+
+
+def gini_simpson(p: np.ndarray) -> np.ndarray:
+    """Gini-Simpson index :math:`1 - \\sum p_i^2` of each row of shares."""
+    p = np.atleast_2d(np.asarray(p, dtype=float))
+    out = 1.0 - np.nansum(p**2, axis=1)
+    return np.where(np.isnan(p).all(axis=1), np.nan, out)
+
+
+def hill(p: np.ndarray, q: float) -> np.ndarray:
+    """Hill number (effective number of categories) of order ``q`` of each row.
+
+    :math:`D_q = (\\sum_i p_i^q)^{1/(1-q)}`; :math:`D_1 = \\exp(H)` (the limit at q = 1);
+    :math:`D_0` counts the categories present.
+    """
+    p = np.atleast_2d(np.asarray(p, dtype=float))
+    empty = np.isnan(p).all(axis=1)
+    if q == 0:
+        out = (p > 0).sum(axis=1).astype(float)
+    elif q == 1:
+        out = np.exp(shannon(p))
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = np.where(p > 0, np.where(p > 0, p, 1) ** q, 0.0).sum(axis=1)
+            out = s ** (1.0 / (1.0 - q))
+    return np.where(empty, np.nan, out)
+
+
+def landuse_surface(zoning: gpd.GeoDataFrame, functions: list[str]) -> gpd.GeoDataFrame:
+    """Non-overlapping surface of each function: one (multi)polygon per function.
+
+    Where polygons of different functions overlap (e.g. a park inside a residential
+    polygon), the function listed first in ``functions`` wins the overlap - put the more
+    specific functions first.
+    """
+    taken = shapely.Polygon()
+    geoms = []
+    for fn in functions:
+        g = shapely.union_all(zoning.loc[zoning["function"] == fn].geometry.values)
+        g = shapely.difference(g, taken)
+        geoms.append(g)
+        taken = shapely.union(taken, g)
+    return gpd.GeoDataFrame({"function": functions}, geometry=geoms, crs=zoning.crs)
+
+
+def landuse_mix(
+    areas: gpd.GeoDataFrame, surface: gpd.GeoDataFrame, prefix: str = "mix_landuse"
+) -> pd.DataFrame:
+    """Land-use mix of each area from the area-weighted shares of the functions.
+
+    Parameters
+    ----------
+    areas
+        Polygons to assess (EPSG:31370).
+    surface
+        One non-overlapping geometry per function (:func:`landuse_surface`).
+
+    Returns
+    -------
+    DataFrame
+        ``<prefix>_share_<function>``, ``<prefix>_entropy`` (Shannon / ln K, K = number of
+        functions), ``<prefix>_gini_simpson``, ``<prefix>_hill_q0/q1/q2`` and
+        ``<prefix>_no_info_share`` (share of the area with no land-use information);
+        NaN where the area has no land-use information at all.
+    """
+    functions = list(surface["function"])
+    area = shapely.area(areas.geometry.values)
+    inter = np.column_stack(
+        [
+            shapely.area(shapely.intersection(areas.geometry.values, g))
+            for g in surface.geometry.values
+        ]
+    )
+    p = shares(inter)
+    out = pd.DataFrame(index=areas.index)
+    for i, fn in enumerate(functions):
+        out[f"{prefix}_share_{fn}"] = p[:, i]
+    out[f"{prefix}_entropy"] = normalised_entropy(p, len(functions))
+    out[f"{prefix}_gini_simpson"] = gini_simpson(p)
+    for q in (0, 1, 2):
+        out[f"{prefix}_hill_q{q}"] = hill(p, q)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[f"{prefix}_no_info_share"] = np.clip(1 - inter.sum(axis=1) / area, 0, 1)
+    return out

@@ -1,0 +1,180 @@
+"""Network distances on tiny hand-made graphs, properties, 2SFCA, and the cross-check
+against cityseer on the real street network."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from bxlplan.indicators.access import (
+    StreetGraph,
+    euclidean_nearest,
+    pair_distances,
+    two_step_fca,
+)
+from bxlplan.loading.network import edges_from_lines
+
+X0, Y0 = 148000.0, 169000.0
+
+
+def pts(*xy):
+    return np.array([shapely.Point(X0 + x, Y0 + y) for x, y in xy])
+
+
+@pytest.fixture
+def corridor():
+    """An L-shaped street: (0,0) -> (100,0) -> (100,100), plus a spur (0,0)->(0,-50)."""
+    lines = [
+        shapely.LineString([(X0, Y0), (X0 + 100, Y0), (X0 + 100, Y0 + 100)]),
+        shapely.LineString([(X0, Y0), (X0, Y0 - 50)]),
+    ]
+    return StreetGraph(edges_from_lines(np.array(lines)))
+
+
+def test_attach_to_edge(corridor):
+    att = corridor.attach(pts((30, 10)))
+    assert att.offset[0] == pytest.approx(10)
+    assert min(att.t[0], att.length[0] - att.t[0]) in (
+        pytest.approx(30),
+        pytest.approx(170),
+    )
+
+
+def test_hand_computed_distances(corridor):
+    origins = corridor.attach(pts((30, 10), (100, 90), (0, -40)))
+    facility = corridor.attach(
+        pts((110, 50))
+    )  # 10 m east of the vertical leg, 150 m along
+    d = corridor.nearest(origins, facility)
+    # same edge: |30 - 150| + 10 + 10 ; same edge: |190 - 150| + 0 + 10 ; via node: 40 + 150 + 10
+    assert d == pytest.approx([140, 50, 200])
+
+
+def test_pairs_and_counts_within_threshold(corridor):
+    origins = corridor.attach(pts((30, 10), (100, 90), (0, -40)))
+    fac = corridor.attach(pts((110, 50), (5, -45)))
+    pairs = pair_distances(corridor, origins, fac, np.array([0, 1]), limit=150)
+    got = {(int(o), int(f)): d for o, f, d in pairs.itertuples(index=False)}
+    assert got[(0, 0)] == pytest.approx(140)
+    assert got[(1, 0)] == pytest.approx(50)
+    assert got[(2, 1)] == pytest.approx(5 + 5)
+    assert got[(0, 1)] == pytest.approx(10 + 30 + 45 + 5)
+    assert (2, 0) not in got  # 200 m > 150 m
+
+
+def test_grouped_facility_counts_once(corridor):
+    origins = corridor.attach(pts((30, 10)))
+    fac = corridor.attach(pts((40, 5), (60, 5)))  # two entrances of one park
+    pairs = pair_distances(corridor, origins, fac, np.array([7, 7]), limit=500)
+    assert len(pairs) == 1 and pairs["facility"].item() == 7
+    assert pairs["distance"].item() == pytest.approx(10 + 10 + 5)
+
+
+def test_no_facility_is_inf_not_zero(corridor):
+    d = corridor.nearest(corridor.attach(pts((30, 10))), corridor.attach(pts()[:0]))
+    assert np.isinf(d).all()
+
+
+def test_adding_a_facility_never_increases_distances(corridor):
+    rng = np.random.default_rng(0)
+    origins = corridor.attach(pts(*rng.uniform(-20, 120, size=(50, 2))))
+    base = pts(*rng.uniform(-20, 120, size=(3, 2)))
+    d1 = corridor.nearest(origins, corridor.attach(base))
+    d2 = corridor.nearest(
+        origins, corridor.attach(np.concatenate([base, pts((50, 50))]))
+    )
+    assert (d2 <= d1 + 1e-9).all()
+
+
+def test_network_distance_is_at_least_straight_line(corridor):
+    rng = np.random.default_rng(3)
+    o = pts(*rng.uniform(0, 100, size=(40, 2)))
+    f = pts((110, 50))
+    net = corridor.nearest(corridor.attach(o), corridor.attach(f))
+    assert (net >= euclidean_nearest(o, f) - 1e-6).all()
+
+
+def test_two_step_fca_hand_computed():
+    # facility A (10 places) reaches origins 0, 1; B (5 places) reaches 1, 2
+    pairs = pd.DataFrame(
+        {"origin": [0, 1, 1, 2], "facility": ["A", "A", "B", "B"], "distance": 1.0}
+    )
+    demand = np.array([100.0, 100.0, 50.0])
+    acc = two_step_fca(pairs, pd.Series({"A": 10.0, "B": 5.0}), demand)
+    r_a, r_b = 10 / 200, 5 / 150
+    assert acc == pytest.approx([r_a, r_a + r_b, r_b])
+    # total supply is conserved: sum_i P_i A_i = sum_j S_j
+    assert (acc * demand).sum() == pytest.approx(15)
+
+
+def test_two_step_fca_agrees_with_pysal_access():
+    from access import Access
+
+    rng = np.random.default_rng(5)
+    n_o, n_f = 30, 6
+    d = rng.uniform(0, 2000, size=(n_o, n_f))
+    demand = pd.DataFrame({"id": range(n_o), "pop": rng.uniform(10, 500, n_o)})
+    supply = pd.DataFrame({"id": range(n_f), "cap": rng.uniform(5, 50, n_f)})
+    cost = pd.DataFrame(
+        [(i, j, d[i, j]) for i in range(n_o) for j in range(n_f)],
+        columns=["origin", "dest", "cost"],
+    )
+    A = Access(
+        demand_df=demand, demand_index="id", demand_value="pop",
+        supply_df=supply, supply_index="id", supply_value="cap",
+        cost_df=cost, cost_origin="origin", cost_dest="dest", cost_name="cost",
+    )  # fmt: skip
+    ref = (
+        A.two_stage_fca(max_cost=800)
+        .iloc[:, 0]
+        .reindex(range(n_o))
+        .fillna(0)
+        .to_numpy()
+    )
+    pairs = cost.rename(columns={"dest": "facility", "cost": "distance"})
+    pairs = pairs[pairs["distance"] <= 800]
+    ours = two_step_fca(pairs, supply.set_index("id")["cap"], demand["pop"].to_numpy())
+    assert ours == pytest.approx(ref, rel=1e-9)
+
+
+@pytest.mark.pack
+@pytest.mark.slow
+def test_nearest_distances_agree_with_cityseer(pack_layers):
+    """Edge attachment: >= 90 % of node-category pairs within 1 m of cityseer's
+    nearest distance. Remaining differences: cityseer drops data points more than 100 m
+    from a street and refuses links that cross another street."""
+    import networkx as nx
+    from cityseer.metrics import layers
+    from cityseer.tools import io
+
+    edges = pack_layers["streets"]
+    fac = pack_layers["facilities"]
+    cats = ["pharmacy", "library", "hospital", "primary_school"]
+    fac = fac[fac["category"].isin(cats)].reset_index(drop=True)
+    graph = StreetGraph(edges)
+    G = nx.MultiGraph()
+    G.graph["crs"] = "EPSG:31370"
+    for i, (x, y) in enumerate(zip(graph.nodes.x, graph.nodes.y, strict=True)):
+        G.add_node(str(i), x=x, y=y)
+    for u, v, geom in zip(edges["u"], edges["v"], edges.geometry, strict=True):
+        G.add_edge(str(u), str(v), geom=geom)
+    nodes_gdf, _edges, structure = io.network_structure_from_nx(G)
+    nodes_gdf = layers.compute_accessibilities(
+        gpd.GeoDataFrame(fac[["category", "geometry"]]), landuse_column_label="category",
+        accessibility_keys=cats, nodes_gdf=nodes_gdf, network_structure=structure, distances=[1600],
+    )  # fmt: skip
+    node_ids = nodes_gdf.index.map(int).to_numpy()
+    agree, total = 0, 0
+    for cat in cats:
+        ours = graph.node_distances(
+            graph.attach(fac.loc[fac["category"] == cat].geometry)
+        )[node_ids]
+        theirs = nodes_gdf[f"cc_{cat}_nearest_max_1600"].to_numpy()
+        both = np.isfinite(theirs) & (ours <= 1600)
+        agree += int((np.abs(ours[both] - theirs[both]) <= 1.0).sum())
+        total += int(both.sum())
+    assert total > 50_000
+    assert agree / total >= 0.90
