@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: setup
 	$(BIN)/bxlplan check --data $(BXLPLAN_DATA) --out $(OUT)
+	$(BIN)/bxlplan assess --units neighbourhoods --data $(BXLPLAN_DATA) --out $(OUT)/neighbourhoods --overwrite
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks examples

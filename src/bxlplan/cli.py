@@ -214,3 +214,108 @@ def fetch_cmd(
             console.print(f"{name}: no official service in the catalog")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command("assess")
+def assess_cmd(
+    units: Annotated[
+        str,
+        typer.Option(
+            "--units",
+            help="neighbourhoods | communes | zru | grid:<m> | hex:<m> | PATH",
+        ),
+    ] = "neighbourhoods",
+    data: DataOpt = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out"),
+    fmt: Annotated[
+        str, typer.Option("--format", help="Comma-separated: gpkg,csv.")
+    ] = "gpkg,csv",
+    euclidean: Annotated[
+        bool,
+        typer.Option(
+            "--euclidean", help="Straight-line distances (labelled fallback)."
+        ),
+    ] = False,
+    scoring: Annotated[
+        Path | None,
+        typer.Option(help="A scoring YAML replacing layers/scoring.yaml keys."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing output files.")
+    ] = False,
+) -> None:
+    """Score areas on functional diversity, social mix and distance to services."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from .loading.areas import load_areas
+    from .loading.catalog import data_dir
+    from .scoring.assess import assess, prepare, scoring_config
+    from .scoring.write import write_assessment
+
+    formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
+    try:
+        folder = data_dir(data)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err,
+        ) as bar:
+            task = bar.add_task("preparing", total=None)
+            ctx = prepare(
+                folder,
+                config=scoring_config(scoring),
+                network=not euclidean,
+                progress=lambda msg: bar.update(task, description=msg),
+            )
+            bar.update(task, description=f"assessing {units}")
+            areas = load_areas(units, folder)
+            result = assess(areas, ctx)
+            bar.update(task, description="writing")
+            written = write_assessment(result, out, formats, overwrite=overwrite)
+    except BxlplanError as exc:
+        _fail(exc)
+    table = Table(title=f"Assessment of {units} ({len(result.areas)} areas)")
+    for col in (
+        "area",
+        "name",
+        "residents",
+        "diversity",
+        "social mix",
+        "services",
+        "overall",
+    ):
+        table.add_column(
+            col, justify="right" if col not in ("area", "name") else "left"
+        )
+    ranked = result.areas.sort_values("score_overall", ascending=False)
+    shown = ranked if len(ranked) <= 12 else pd_concat_head_tail(ranked, 6)
+    for row in shown.itertuples():
+        table.add_row(
+            str(row.area_id),
+            str(row.name_fr),
+            f"{row.population_est:,.0f}",
+            *(
+                f"{v:.0f}" if v == v else "n/a"
+                for v in (
+                    row.score_diversity,
+                    row.score_social_mix,
+                    row.score_services,
+                    row.score_overall,
+                )
+            ),
+        )
+    console.print(table)
+    missing = result.areas.attrs["bxlplan"]["parameters"]["missing_categories"]
+    if missing:
+        console.print(
+            f"[yellow]no data for: {', '.join(missing)} (left out of the services score)[/]"
+        )
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+def pd_concat_head_tail(df, n):
+    import pandas as pd
+
+    return pd.concat([df.head(n), df.tail(n)])

@@ -134,12 +134,16 @@ def landuse_mix(
     """
     functions = list(surface["function"])
     area = shapely.area(areas.geometry.values)
-    inter = np.column_stack(
-        [
-            shapely.area(shapely.intersection(areas.geometry.values, g))
-            for g in surface.geometry.values
-        ]
+    # explode each function into its parts: small polygons intersect fast
+    parts = surface.explode(index_parts=False).reset_index(drop=True)
+    fn_index = pd.Index(functions).get_indexer(parts["function"])
+    tree = shapely.STRtree(parts.geometry.values)
+    a_idx, p_idx = tree.query(areas.geometry.values, predicate="intersects")
+    pieces = shapely.area(
+        shapely.intersection(areas.geometry.values[a_idx], parts.geometry.values[p_idx])
     )
+    inter = np.zeros((len(areas), len(functions)))
+    np.add.at(inter, (a_idx, fn_index[p_idx]), pieces)
     p = shares(inter)
     out = pd.DataFrame(index=areas.index)
     for i, fn in enumerate(functions):

@@ -94,19 +94,19 @@ def dasymetric_population(
             f"{res.loc[res['fallback'], 'code'].tolist()}: population spread over the "
             "whole commune"
         )
-    res["density"] = (
-        pop.reindex(res["code"].astype(int)).to_numpy() / res.area.to_numpy()
+    density = pop.reindex(res["code"].astype(int)).to_numpy() / res.area.to_numpy()
+    # explode residential land into its parts: small polygons intersect fast
+    parts = (
+        res.assign(density=density).explode(index_parts=False).reset_index(drop=True)
     )
-    tgt = gpd.GeoDataFrame(
-        {"_t": np.arange(len(targets))},
-        geometry=targets.geometry.values,
-        crs=targets.crs,
+    tree = shapely.STRtree(parts.geometry.values)
+    left, right = tree.query(targets.geometry.values, predicate="intersects")
+    pieces = shapely.intersection(
+        targets.geometry.values[left], parts.geometry.values[right]
     )
-    left, right = res.sindex.query(tgt.geometry.values, predicate="intersects")
-    pieces = shapely.intersection(tgt.geometry.values[left], res.geometry.values[right])
     est = np.bincount(
         left,
-        weights=shapely.area(pieces) * res["density"].to_numpy()[right],
-        minlength=len(tgt),
+        weights=shapely.area(pieces) * parts["density"].to_numpy()[right],
+        minlength=len(targets),
     )
     return pd.Series(est, index=targets.index, name="population_est")

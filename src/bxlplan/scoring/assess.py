@@ -1,0 +1,468 @@
+"""The assessment: indicators and 0-100 scores for any set of areas.
+
+``prepare()`` loads and builds what every assessment needs once (street graph,
+residential origins with dasymetric population, facilities attached to the network,
+access per origin); ``assess()`` aggregates it over areas and scores them. Scenarios reuse
+a prepared context with modified inputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .. import __version__
+from ..errors import DataError
+from ..indicators.access import StreetGraph, euclidean_nearest, pair_distances
+from ..indicators.diversity import hill, landuse_mix, landuse_surface, shares
+from ..indicators.social import local_entropy, weighted_quantiles
+from ..loading.areas import make_grid
+from ..loading.catalog import read_catalog_file
+from ..loading.facilities import categories as facility_categories
+from ..loading.load import load
+from ..loading.population import dasymetric_population
+from .scores import score_table
+
+__all__ = ["Assessment", "Context", "assess", "prepare"]
+
+FUNCTION_ORDER = [
+    "green",
+    "transport",
+    "facilities",
+    "economic",
+    "mixed",
+    "housing",
+    "other",
+]
+
+
+@dataclass
+class Context:
+    """Everything an assessment needs, loaded and computed once."""
+
+    data: Path | None
+    config: dict[str, Any]
+    graph: StreetGraph
+    origins: (
+        gpd.GeoDataFrame
+    )  # points with population, income, income_class, neighbourhood
+    facilities: gpd.GeoDataFrame
+    categories: dict[str, dict[str, Any]]
+    missing: list[str]
+    surface: gpd.GeoDataFrame  # land-use functions, non-overlapping
+    neighbourhoods: gpd.GeoDataFrame
+    communes: gpd.GeoDataFrame
+    poverty: pd.DataFrame | None
+    income_reference: float
+    network_mode: str = "network"
+    sources: dict[str, Any] = field(default_factory=dict)
+    _access: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def scoring_config(path: str | Path | None = None) -> dict[str, Any]:
+    """The scoring configuration: ``layers/scoring.yaml`` or a user's file."""
+    if path is None:
+        return dict(read_catalog_file("scoring.yaml"))
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        user = yaml.safe_load(fh) or {}
+    return {**read_catalog_file("scoring.yaml"), **user}
+
+
+def _zoning(data: Path, green: gpd.GeoDataFrame, report: list[str]) -> gpd.GeoDataFrame:
+    try:
+        zoning = load("pras", data)
+        report.append("land-use mix from the PRAS/GBP zoning")
+    except DataError:
+        zoning = load("landuse_osm", data)
+        report.append(
+            "land-use mix from OSM land use (stand-in for the PRAS) plus public green spaces"
+        )
+        zoning = pd.concat(
+            [
+                zoning[["function", "geometry"]],
+                green.assign(function="green")[["function", "geometry"]],
+            ],
+            ignore_index=True,
+        )
+    return gpd.GeoDataFrame(zoning, geometry="geometry", crs=green.crs)
+
+
+def prepare(
+    data: str | Path | None = None,
+    *,
+    config: dict[str, Any] | None = None,
+    network: bool = True,
+    progress: Any = None,
+    layers: dict[str, Any] | None = None,
+) -> Context:
+    """Load every layer the assessment needs and compute access for all origins.
+
+    Parameters
+    ----------
+    data
+        The data folder (default ``$BXLPLAN_DATA``).
+    config
+        Scoring configuration (default ``layers/scoring.yaml``).
+    network
+        ``False`` uses straight-line distances instead of the street network: an
+        explicit, labelled fallback (column names keep saying ``_m``; ``.attrs`` and
+        the ``distance_mode`` say "euclidean").
+    layers
+        Already-loaded layers to reuse (name -> GeoDataFrame).
+    """
+    from ..loading.catalog import data_dir
+
+    folder = data_dir(data)
+    config = config or scoring_config()
+    report: list[str] = []
+    layers = dict(layers or {})
+
+    def get(name: str):
+        if name not in layers:
+            layers[name] = load(name, folder)
+        return layers[name]
+
+    step = progress or (lambda _msg: None)
+    step("loading layers")
+    region, communes, hoods = get("region"), get("communes"), get("neighbourhoods")
+    green = get("green_spaces")
+    surface = landuse_surface(_zoning(folder, green, report), FUNCTION_ORDER)
+    step("estimating population")
+    cell = float(config.get("origins_cell_m", 100))
+    grid = make_grid(region, cell, "square")
+    landuse = get("landuse_osm")
+    grid["population"] = dasymetric_population(
+        grid, communes, get("population_communes"), landuse, report=report
+    ).to_numpy()
+    origins = grid.loc[grid["population"] > 0].reset_index(drop=True)
+    origins["cell"] = origins.geometry.values  # kept for the shortage zones
+    origins = origins.set_geometry(shapely.point_on_surface(origins.geometry.values))
+    # income of the neighbourhood each origin lies in
+    income = get("income_equivalised")
+    hood_idx = hoods.sindex.query(origins.geometry.values, predicate="within")
+    origins["neighbourhood"] = pd.array([pd.NA] * len(origins), dtype="Int64")
+    origins.loc[hood_idx[0], "neighbourhood"] = hoods["code"].to_numpy()[hood_idx[1]]
+    inc = income.set_index("code")["value"]
+    origins["income"] = origins["neighbourhood"].map(inc).astype(float)
+    ref = float(
+        weighted_quantiles(
+            origins["income"].to_numpy(),
+            origins["population"].to_numpy(),
+            np.array([0.5]),
+        )[0]
+    )
+    k = int(config.get("income_classes", 5))
+    breaks = weighted_quantiles(
+        origins["income"].to_numpy(),
+        origins["population"].to_numpy(),
+        np.linspace(0, 1, k + 1)[1:-1],
+    )
+    origins["income_class"] = np.where(
+        origins["income"].notna(),
+        np.searchsorted(breaks, origins["income"].to_numpy(), side="right"),
+        -1,
+    )
+    try:
+        poverty = get("poverty_communes")
+    except DataError:
+        poverty = None
+    fac = get("facilities")
+    cats = facility_categories()
+    missing = list(fac.attrs.get("bxlplan", {}).get("missing_categories", []))
+    step("building the street graph")
+    graph = StreetGraph(get("streets"))
+    ctx = Context(
+        data=folder, config=config, graph=graph, origins=origins, facilities=fac, categories=cats,
+        missing=missing, surface=surface, neighbourhoods=hoods, communes=communes, poverty=poverty,
+        income_reference=ref, network_mode="network" if network else "euclidean",
+        sources={n: getattr(layer, "attrs", {}).get("bxlplan", {}).get("source") for n, layer in layers.items()},
+    )  # fmt: skip
+    ctx.sources["report"] = report
+    compute_access(ctx, progress=step)
+    return ctx
+
+
+def compute_access(ctx: Context, progress: Any = None) -> None:
+    """Per origin and category: nearest distance, count within the threshold, gravity
+    sum, and counts within the activity-mix distance (stored in ``ctx._access``)."""
+    step = progress or (lambda _msg: None)
+    origins = ctx.origins
+    o_att = (
+        ctx.graph.attach(origins.geometry) if ctx.network_mode == "network" else None
+    )
+    mix_d = float(ctx.config.get("activity_mix_distance_m", 800))
+    beta_k = float(ctx.config.get("gravity_beta_at_threshold", 4.0))
+    acc: dict[str, Any] = {}
+    for cat, info in ctx.categories.items():
+        if cat in ctx.missing:
+            continue
+        step(f"access: {cat}")
+        sub = ctx.facilities.loc[ctx.facilities["category"] == cat]
+        thr = float(info["threshold_m"])
+        ids, group = np.unique(sub["facility_id"].to_numpy(), return_inverse=True)
+        if ctx.network_mode == "network":
+            f_att = ctx.graph.attach(sub.geometry)
+            nearest = ctx.graph.nearest(o_att, f_att)
+            pairs = pair_distances(
+                ctx.graph, o_att, f_att, group, limit=max(thr, mix_d)
+            )
+        else:
+            nearest = euclidean_nearest(origins.geometry.values, sub.geometry.values)
+            tree = shapely.STRtree(sub.geometry.values)
+            oi, fi = tree.query(
+                origins.geometry.values, predicate="dwithin", distance=max(thr, mix_d)
+            )
+            d = shapely.distance(origins.geometry.values[oi], sub.geometry.values[fi])
+            pairs = (
+                pd.DataFrame({"origin": oi, "facility": group[fi], "distance": d})
+                .groupby(["origin", "facility"], as_index=False)["distance"]
+                .min()
+            )
+        n = len(origins)
+        within = pairs[pairs["distance"] <= thr]
+        acc[cat] = {
+            "threshold_m": thr,
+            "nearest": nearest,
+            "count": np.bincount(within["origin"], minlength=n).astype(float),
+            "gravity": np.bincount(
+                within["origin"],
+                weights=np.exp(-beta_k / thr * within["distance"]),
+                minlength=n,
+            ),
+            "count_mix": np.bincount(
+                pairs.loc[pairs["distance"] <= mix_d, "origin"], minlength=n
+            ).astype(float),
+            "pairs": within,
+            "facility_ids": ids,
+        }
+    ctx._access = acc
+
+
+def _area_origins(
+    areas: gpd.GeoDataFrame, origins: gpd.GeoDataFrame, buffer: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    geoms = (
+        areas.geometry.values
+        if buffer == 0
+        else shapely.buffer(areas.geometry.values, buffer)
+    )
+    tree = shapely.STRtree(origins.geometry.values)
+    a, o = tree.query(geoms, predicate="intersects")
+    return a, o
+
+
+def _weighted_mean(
+    values: np.ndarray,
+    weights: np.ndarray,
+    area_idx: np.ndarray,
+    origin_idx: np.ndarray,
+    n: int,
+) -> np.ndarray:
+    v = values[origin_idx]
+    w = weights[origin_idx]
+    ok = np.isfinite(v)
+    num = np.bincount(area_idx[ok], weights=(v * w)[ok], minlength=n)
+    den = np.bincount(area_idx[ok], weights=w[ok], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+@dataclass
+class Assessment:
+    """Scored areas plus shortage zones, with provenance and parameters."""
+
+    areas: gpd.GeoDataFrame
+    shortage_zones: gpd.GeoDataFrame
+    context: Context
+
+    def with_areas(self, areas: gpd.GeoDataFrame) -> Assessment:
+        return replace(self, areas=areas)
+
+
+def assess(
+    areas: gpd.GeoDataFrame,
+    ctx: Context | None = None,
+    *,
+    data: str | Path | None = None,
+    dwellings: pd.DataFrame | None = None,
+) -> Assessment:
+    """Indicators and scores of each area.
+
+    Parameters
+    ----------
+    areas
+        Polygons with ``area_id`` (``bxlplan.loading.areas.load_areas``).
+    ctx
+        A prepared context (:func:`prepare`); built from ``data`` when omitted.
+    dwellings
+        Optional dwellings by tenure per area (index ``area_id``; columns ``social``,
+        ``total``) for the social-housing share against the target.
+
+    Returns
+    -------
+    Assessment
+        ``areas`` with the indicator columns (names carry unit and threshold, e.g.
+        ``access_pharmacy_within_800m_share``) and ``score_*``; shortage zones per
+        category. Areas without residents or data get NaN and a flag, never 0.
+    """
+    ctx = ctx or prepare(data)
+    areas = areas.reset_index(drop=True)
+    n = len(areas)
+    origins = ctx.origins
+    pop = origins["population"].to_numpy()
+    a_idx, o_idx = _area_origins(areas, origins)
+    ind = pd.DataFrame(index=areas.index)
+    ind["population_est"] = np.bincount(a_idx, weights=pop[o_idx], minlength=n)
+    ind["no_residents"] = ind["population_est"] <= 0
+    # --- functional diversity
+    ind = ind.join(landuse_mix(areas, ctx.surface))
+    act = sorted(ctx._access)
+    counts = (
+        np.column_stack([ctx._access[c]["count_mix"] for c in act])
+        if act
+        else np.zeros((len(origins), 0))
+    )
+    p_act = shares(counts) if act else np.full((len(origins), 1), np.nan)
+    for q in (0, 1, 2):
+        per_origin = hill(p_act, q)
+        ind[f"mix_activity_hill_q{q}_mean"] = _weighted_mean(
+            per_origin, pop, a_idx, o_idx, n
+        )
+    # --- social mix
+    ind["social_income_median_eur"] = _weighted_mean(
+        origins["income"].to_numpy(), pop, a_idx, o_idx, n
+    )
+    ind["social_income_ratio_to_region"] = (
+        ind["social_income_median_eur"] / ctx.income_reference
+    )
+    k = int(ctx.config.get("income_classes", 5))
+    buf = float(ctx.config.get("income_surroundings_m", 800))
+    ba, bo = _area_origins(areas, origins, buf)
+    cls = origins["income_class"].to_numpy()
+    ok = cls[bo] >= 0
+    class_pop = np.zeros((n, k))
+    np.add.at(class_pop, (ba[ok], cls[bo][ok]), pop[bo][ok])
+    ind["social_income_diversity_entropy"] = local_entropy(class_pop)
+    # Dissimilarity and H across sub-units need the income distribution inside each
+    # sub-unit; the pack has neighbourhood medians only (one class per neighbourhood),
+    # which would make both trivially 1. They are computed (indicators.social) only
+    # when such distributions are supplied, never faked here.
+    if ctx.poverty is not None:
+        latest = (
+            ctx.poverty.dropna(subset=["value"])
+            .sort_values("year")
+            .groupby("code")
+            .last()
+        )
+        cent = shapely.point_on_surface(areas.geometry.values)
+        ai, ci = ctx.communes.sindex.query(cent, predicate="within")
+        commune = pd.Series(np.nan, index=areas.index)
+        commune.iloc[ai] = ctx.communes["code"].to_numpy()[ci].astype(float)
+        ind["social_poverty_rate_commune"] = commune.map(latest["value"])
+    target = float(ctx.config.get("social_housing_target", 0.15))
+    if dwellings is not None:
+        dw = dwellings.reindex(areas["area_id"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ind["social_housing_share"] = (dw["social"] / dw["total"]).to_numpy()
+        ind["social_housing_gap_to_15pct_dwellings"] = (
+            target * dw["total"] - dw["social"]
+        ).to_numpy()
+    else:
+        ind["social_housing_share"] = np.nan  # unknown: no tenure data for these areas
+    # --- distance to services
+    for cat in ctx.categories:
+        thr = int(ctx.categories[cat]["threshold_m"])
+        prefix = f"access_{cat}"
+        if cat not in ctx._access:
+            ind[f"{prefix}_within_{thr}m_share"] = np.nan
+            continue
+        a = ctx._access[cat]
+        within = (a["nearest"] <= thr).astype(float)
+        ind[f"{prefix}_nearest_m"] = _weighted_mean(
+            np.where(np.isfinite(a["nearest"]), a["nearest"], np.nan),
+            pop,
+            a_idx,
+            o_idx,
+            n,
+        )
+        ind[f"{prefix}_within_{thr}m_share"] = _weighted_mean(
+            within, pop, a_idx, o_idx, n
+        )
+        ind[f"{prefix}_within_{thr}m_count"] = _weighted_mean(
+            a["count"], pop, a_idx, o_idx, n
+        )
+        ind[f"{prefix}_gravity_{thr}m"] = _weighted_mean(
+            a["gravity"], pop, a_idx, o_idx, n
+        )
+    ind.loc[
+        ind["no_residents"],
+        [
+            c
+            for c in ind.columns
+            if c.startswith("access_") or c.startswith("social_income")
+        ],
+    ] = np.nan
+    have = [c for c in ctx.categories if c in ctx._access]
+    scores = score_table(ind, have, ctx.config, len(act))
+    out = areas.join(ind).join(scores)
+    shortage = shortage_zones(ctx)
+    params = {
+        "distance_mode": ctx.network_mode,
+        "thresholds_m": {c: int(v["threshold_m"]) for c, v in ctx.categories.items()},
+        "missing_categories": ctx.missing,
+        "income_reference_eur": ctx.income_reference,
+        "origins": int(len(origins)),
+        "origins_cell_m": ctx.config.get("origins_cell_m"),
+        "weights": ctx.config.get("weights"),
+    }
+    out.attrs["bxlplan"] = {
+        "bxlplan_version": __version__,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "data": str(ctx.data),
+        "sources": {k: v for k, v in ctx.sources.items() if k != "report"},
+        "report": ctx.sources.get("report", [])
+        + [
+            f"category '{c}' has no data: left out of the services score"
+            for c in ctx.missing
+        ],
+        "parameters": params,
+    }
+    return Assessment(out, shortage, ctx)
+
+
+def shortage_zones(ctx: Context) -> gpd.GeoDataFrame:
+    """Inhabited land beyond each category's threshold ("zones de carence"): the union
+    of the origin cells whose nearest facility is farther than the threshold."""
+    cells = ctx.origins["cell"].to_numpy()
+    pop = ctx.origins["population"].to_numpy()
+    rows = []
+    for cat, a in ctx._access.items():
+        far = a["nearest"] > a["threshold_m"]
+        if far.any():
+            rows.append(
+                {
+                    "category": cat,
+                    "threshold_m": int(a["threshold_m"]),
+                    "population_est": float(pop[far].sum()),
+                    "geometry": shapely.union_all(cells[far]),
+                }
+            )
+    gdf = (
+        gpd.GeoDataFrame(rows, geometry="geometry", crs=ctx.origins.crs)
+        if rows
+        else gpd.GeoDataFrame(
+            {"category": [], "threshold_m": [], "population_est": []},
+            geometry=[],
+            crs=ctx.origins.crs,
+        )
+    )
+    return gdf

@@ -1,0 +1,136 @@
+"""The assessment end to end on the reference pack (marked slow: ~30 s to prepare)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pytest
+from typer.testing import CliRunner
+
+from bxlplan.cli import app
+from bxlplan.loading.areas import load_areas, make_grid
+from bxlplan.scoring import assess, prepare
+
+pytestmark = [pytest.mark.pack, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def ctx(pack, pack_layers):
+    names = ["region", "communes", "neighbourhoods", "green_spaces", "landuse_osm",
+             "population_communes", "income_equivalised", "poverty_communes", "facilities", "streets"]  # fmt: skip
+    return prepare(pack, layers={n: pack_layers[n] for n in names})
+
+
+@pytest.fixture(scope="module")
+def hoods(ctx):
+    return assess(load_areas("neighbourhoods", ctx.data), ctx)
+
+
+def test_population_of_origins_sums_to_the_region(ctx):
+    # origins cover the region clipped grid: the few residents outside it are lost
+    assert ctx.origins["population"].sum() == pytest.approx(1_218_255, rel=0.001)
+
+
+def test_scores_in_bounds_and_named(hoods):
+    a = hoods.areas
+    assert len(a) == 145
+    for col in (
+        "score_diversity",
+        "score_social_mix",
+        "score_services",
+        "score_overall",
+    ):
+        assert a[col].between(0, 100).all(), col
+    assert "access_pharmacy_within_800m_share" in a
+    assert "access_green_space_large_within_1600m_share" in a
+    assert a["access_pharmacy_within_800m_share"].between(0, 1).all()
+    assert a["mix_landuse_entropy"].dropna().between(0, 1).all()
+
+
+def test_missing_categories_are_nan_not_zero(hoods):
+    a = hoods.areas
+    assert a["access_childcare_within_800m_share"].isna().all()
+    assert "childcare" in a.attrs["bxlplan"]["parameters"]["missing_categories"]
+    assert "childcare" not in set(hoods.shortage_zones["category"])
+
+
+def test_income_and_flags(hoods):
+    a = hoods.areas.set_index("area_id")
+    # a neighbourhood's own median is its value (all its origins lie inside it)
+    assert a.loc["1", "social_income_median_eur"] == pytest.approx(19258.84)
+    # parks and woods with no value: NaN, never 0
+    no_value = a.loc[[c for c in a.index if int(c) >= 900]]
+    assert no_value["social_income_median_eur"].isna().any()
+    assert (no_value["social_income_median_eur"].dropna() > 0).all()
+
+
+def test_shortage_zones_hold_inhabited_land_beyond_the_threshold(hoods, ctx):
+    zones = hoods.shortage_zones.set_index("category")
+    assert zones.crs.to_epsg() == 31370
+    # residents in the primary-school shortage zone = residents farther than 800 m
+    a = ctx._access["primary_school"]
+    far = ctx.origins["population"].to_numpy()[a["nearest"] > a["threshold_m"]].sum()
+    assert zones.loc["primary_school", "population_est"] == pytest.approx(far)
+    assert far > 0
+
+
+def test_grids(ctx):
+    grid = make_grid(ctx.communes, 2000)
+    res = assess(grid, ctx)
+    assert len(res.areas) == len(grid)
+    assert res.areas.attrs["bxlplan"]["parameters"]["distance_mode"] == "network"
+    hexes = make_grid(ctx.communes, 2000, "hex")
+    assert hexes.area.sum() == pytest.approx(ctx.communes.area.sum(), rel=1e-6)
+
+
+def test_network_distances_are_longer_than_straight_lines(pack, pack_layers, ctx):
+    names = ["region", "communes", "neighbourhoods", "green_spaces", "landuse_osm",
+             "population_communes", "income_equivalised", "poverty_communes", "facilities", "streets"]  # fmt: skip
+    eu = prepare(pack, network=False, layers={n: pack_layers[n] for n in names})
+    for cat in ("pharmacy", "library"):
+        net = ctx._access[cat]["nearest"]
+        straight = eu._access[cat]["nearest"]
+        # the origin's own offset to the street can make the network path a bit shorter
+        # than the straight line only by rounding: compare medians
+        assert np.median(net) >= np.median(straight)
+
+
+def test_cli_assess_writes_layers(pack, tmp_path):
+    runner = CliRunner()
+    args = [
+        "assess",
+        "--units",
+        "communes",
+        "--data",
+        str(pack),
+        "--out",
+        str(tmp_path),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    layers = dict(pyogrio.list_layers(tmp_path / "assessment.gpkg"))
+    assert "areas" in layers and "shortage_primary_school" in layers
+    back = pyogrio.read_dataframe(tmp_path / "assessment.gpkg", layer="areas")
+    assert len(back) == 19 and back.crs.to_epsg() == 31370
+    assert (tmp_path / "assessment.csv").read_text().count("\n") == 20
+    again = runner.invoke(app, args)  # never overwrite without --overwrite
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
+
+
+def test_example_rank_neighbourhoods(pack):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples/rank_neighbourhoods.py"), "15"],
+        env={**os.environ, "BXLPLAN_DATA": str(pack)}, capture_output=True, text=True,
+        timeout=600, check=True,
+    )  # fmt: skip
+    assert "profile of gare de l'ouest" in out.stdout.lower()
+    assert (
+        "access_childcare_within_800m_share" in out.stdout and "no data" in out.stdout
+    )
