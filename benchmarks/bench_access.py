@@ -15,7 +15,6 @@ import resource
 import time
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 
 import bxlplan
@@ -55,12 +54,7 @@ def bench_against_cityseer() -> None:
     fac = fac[~fac["facility_id"].str.startswith("green:")].reset_index(drop=True)
     cats = sorted(fac["category"].unique())
     graph = StreetGraph(edges)
-    G = nx.MultiGraph()
-    G.graph["crs"] = "EPSG:31370"
-    for i, (x, y) in enumerate(zip(graph.nodes.x, graph.nodes.y, strict=True)):
-        G.add_node(str(i), x=x, y=y)
-    for u, v, geom in zip(edges["u"], edges["v"], edges.geometry, strict=True):
-        G.add_edge(str(u), str(v), geom=geom)
+    G = graph.to_networkx()
     nodes_gdf, _e, structure = io.network_structure_from_nx(G)
 
     t0 = time.perf_counter()

@@ -146,7 +146,6 @@ def test_nearest_distances_agree_with_cityseer(pack_layers):
     """Edge attachment: >= 90 % of node-category pairs within 1 m of cityseer's
     nearest distance. Remaining differences: cityseer drops data points more than 100 m
     from a street and refuses links that cross another street."""
-    import networkx as nx
     from cityseer.metrics import layers
     from cityseer.tools import io
 
@@ -155,12 +154,7 @@ def test_nearest_distances_agree_with_cityseer(pack_layers):
     cats = ["pharmacy", "library", "hospital", "primary_school"]
     fac = fac[fac["category"].isin(cats)].reset_index(drop=True)
     graph = StreetGraph(edges)
-    G = nx.MultiGraph()
-    G.graph["crs"] = "EPSG:31370"
-    for i, (x, y) in enumerate(zip(graph.nodes.x, graph.nodes.y, strict=True)):
-        G.add_node(str(i), x=x, y=y)
-    for u, v, geom in zip(edges["u"], edges["v"], edges.geometry, strict=True):
-        G.add_edge(str(u), str(v), geom=geom)
+    G = graph.to_networkx()
     nodes_gdf, _edges, structure = io.network_structure_from_nx(G)
     nodes_gdf = layers.compute_accessibilities(
         gpd.GeoDataFrame(fac[["category", "geometry"]]), landuse_column_label="category",

@@ -132,16 +132,23 @@ class StreetGraph:
         out = origins.offset + np.minimum(
             origins.t + d[origins.u], origins.length - origins.t + d[origins.v]
         )
-        same = _same_edge_pairs(origins, facilities)
-        if same is not None:
-            o, f = same
-            direct = (
-                origins.offset[o]
-                + np.abs(origins.t[o] - facilities.t[f])
-                + facilities.offset[f]
-            )
-            np.minimum.at(out, o, direct)
+        o, f, direct = _same_edge_direct(origins, facilities)
+        np.minimum.at(out, o, direct)
         return out
+
+    def to_networkx(self):
+        """The graph as a networkx MultiGraph (string node keys, ``x``/``y`` node
+        attributes, ``geom`` edge geometries, ``crs`` graph attribute): the form cityseer's
+        ``io.network_structure_from_nx`` reads."""
+        import networkx as nx
+
+        G = nx.MultiGraph()
+        G.graph["crs"] = str(self.edges.crs)
+        for i, (x, y) in enumerate(zip(self.nodes.x, self.nodes.y, strict=True)):
+            G.add_node(str(i), x=x, y=y)
+        for u, v, geom in zip(self._u, self._v, self._geoms, strict=True):
+            G.add_edge(str(u), str(v), geom=geom)
+        return G
 
 
 def _min_duplicates(a: coo_matrix, b: coo_matrix) -> csr_matrix:
@@ -156,17 +163,24 @@ def _min_duplicates(a: coo_matrix, b: coo_matrix) -> csr_matrix:
     return csr_matrix((data[first], (rows[first], cols[first])), shape=a.shape)
 
 
-def _same_edge_pairs(
+def _same_edge_direct(
     origins: Attachment, facilities: Attachment
-) -> tuple[np.ndarray, np.ndarray] | None:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(origin, facility point, distance) for pairs on the same edge, joined directly
+    along it: off_o + |t_o - t_f| + off_f."""
     if len(origins) == 0 or len(facilities) == 0:
-        return None
+        empty = np.array([], dtype=np.int64)
+        return empty, empty, np.array([], dtype=float)
     fo = pd.DataFrame({"edge": facilities.edge, "f": np.arange(len(facilities))})
     oo = pd.DataFrame({"edge": origins.edge, "o": np.arange(len(origins))})
     m = oo.merge(fo, on="edge")
-    if m.empty:
-        return None
-    return m["o"].to_numpy(), m["f"].to_numpy()
+    o, f = m["o"].to_numpy(), m["f"].to_numpy()
+    direct = (
+        origins.offset[o]
+        + np.abs(origins.t[o] - facilities.t[f])
+        + facilities.offset[f]
+    )
+    return o, f, direct
 
 
 def pair_distances(
@@ -211,28 +225,13 @@ def pair_distances(
             pd.DataFrame({"origin": oi, "facility": idx[fi], "distance": d[fi, oi]})
         )
     pairs = pd.concat(parts, ignore_index=True)
-    same = _same_edge_pairs(origins, facilities)
-    if same is not None:
-        o, f = same
-        direct = (
-            origins.offset[o]
-            + np.abs(origins.t[o] - facilities.t[f])
-            + facilities.offset[f]
+    o, f, direct = _same_edge_direct(origins, facilities)
+    keep = direct <= limit
+    if keep.any():
+        same = pd.DataFrame(
+            {"origin": o[keep], "facility": group[f[keep]], "distance": direct[keep]}
         )
-        keep = direct <= limit
-        pairs = pd.concat(
-            [
-                pairs,
-                pd.DataFrame(
-                    {
-                        "origin": o[keep],
-                        "facility": group[f[keep]],
-                        "distance": direct[keep],
-                    }
-                ),
-            ],
-            ignore_index=True,
-        )
+        pairs = pd.concat([pairs, same], ignore_index=True)
         pairs = pairs.groupby(["origin", "facility"], as_index=False)["distance"].min()
     pairs["facility"] = groups[pairs["facility"].to_numpy()]
     return pairs
