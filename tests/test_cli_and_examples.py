@@ -58,7 +58,7 @@ def test_layers_lists_the_catalog(pack):
 def test_missing_data_folder_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["check", "--data", str(tmp_path / "nope")])
     assert result.exit_code == 2
-    assert "does not exist" in result.output
+    assert "does not exist" in " ".join(result.output.split())
 
 
 @pytest.mark.pack
