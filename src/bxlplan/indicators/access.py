@@ -23,6 +23,8 @@ Straight-line distances are available only as an explicit fallback
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -183,6 +185,49 @@ def _same_edge_direct(
     return o, f, direct
 
 
+def _expand(
+    D: np.ndarray,
+    idx: np.ndarray,
+    origins: Attachment,
+    limit: float,
+    ptr_u: np.ndarray,
+    by_u: np.ndarray,
+    ptr_v: np.ndarray,
+    by_v: np.ndarray,
+    cost_u: np.ndarray,
+    cost_v: np.ndarray,
+) -> list[pd.DataFrame]:
+    """(origin, facility, distance) pairs within ``limit`` from one chunk of searches."""
+    parts: list[pd.DataFrame] = []
+    # only the nodes each search reached (a few hundred of ~20k): sparse expansion.
+    # Each origin is emitted once: from its u side with the shorter of both ends,
+    # or from its v side when u was not reached - no sort or de-duplication needed.
+    row, node = np.nonzero(np.isfinite(D))
+    for ptr, order, side in ((ptr_u, by_u, "u"), (ptr_v, by_v, "v")):
+        cnt = ptr[node + 1] - ptr[node]
+        total = int(cnt.sum())
+        if total == 0:
+            continue
+        offsets = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        o = order[np.repeat(ptr[node], cnt) + offsets]
+        r = np.repeat(row, cnt)
+        if side == "u":
+            d = np.minimum(
+                D[r, origins.u[o]] + cost_u[o], D[r, origins.v[o]] + cost_v[o]
+            )
+        else:
+            first = ~np.isfinite(D[r, origins.u[o]])
+            r, o = r[first], o[first]
+            d = D[r, origins.v[o]] + cost_v[o]
+        keep = d <= limit
+        parts.append(
+            pd.DataFrame(
+                {"origin": o[keep], "facility": idx[r[keep]], "distance": d[keep]}
+            )
+        )
+    return parts
+
+
 def pair_distances(
     graph: StreetGraph,
     origins: Attachment,
@@ -211,28 +256,55 @@ def pair_distances(
     if n_groups == 0 or len(origins) == 0:
         return pd.DataFrame({"origin": [], "facility": [], "distance": []})
     mat, n = graph._augmented(facilities, group, n_groups)
-    parts = []
-    for start in range(0, n_groups, chunk):
+    # node -> origins whose edge starts (u) or ends (v) there, as CSR-like indexes
+    cost_u = origins.offset + origins.t  # from node u to the origin
+    cost_v = origins.offset + origins.length - origins.t
+    by_u = np.argsort(origins.u, kind="stable")
+    by_v = np.argsort(origins.v, kind="stable")
+    ptr_u = np.searchsorted(origins.u[by_u], np.arange(n + 1))
+    ptr_v = np.searchsorted(origins.v[by_v], np.arange(n + 1))
+
+    def search(start: int) -> tuple[np.ndarray, np.ndarray]:
         idx = np.arange(start, min(start + chunk, n_groups))
-        D = dijkstra(mat, directed=True, indices=n + idx, limit=limit)
-        # origin distances: off_o + min(t + D[u], L - t + D[v])
-        d = origins.offset[None, :] + np.minimum(
-            origins.t[None, :] + D[:, origins.u],
-            (origins.length - origins.t)[None, :] + D[:, origins.v],
-        )
-        fi, oi = np.nonzero(d <= limit)
-        parts.append(
-            pd.DataFrame({"origin": oi, "facility": idx[fi], "distance": d[fi, oi]})
-        )
+        return idx, dijkstra(mat, directed=True, indices=n + idx, limit=limit)[:, :n]
+
+    parts = []
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        searches = pool.map(search, range(0, n_groups, chunk))
+        for idx, D in searches:
+            parts.extend(
+                _expand(
+                    D, idx, origins, limit, ptr_u, by_u, ptr_v, by_v, cost_u, cost_v
+                )
+            )
+    if not parts:
+        parts = [
+            pd.DataFrame(
+                {
+                    "origin": np.array([], dtype=np.int64),
+                    "facility": np.array([], dtype=np.int64),
+                    "distance": np.array([], dtype=float),
+                }
+            )
+        ]
     pairs = pd.concat(parts, ignore_index=True)
+    # Two points on one edge: any path leaving the edge comes back through u or v, so
+    # the direct path along the edge is the shortest - it replaces the computed one.
     o, f, direct = _same_edge_direct(origins, facilities)
-    keep = direct <= limit
-    if keep.any():
-        same = pd.DataFrame(
-            {"origin": o[keep], "facility": group[f[keep]], "distance": direct[keep]}
+    if len(o):
+        same = pd.DataFrame({"origin": o, "facility": group[f], "distance": direct})
+        same = same.groupby(["origin", "facility"], as_index=False)["distance"].min()
+        same = same[same["distance"] <= limit]
+        n_orig = np.int64(len(origins))
+        key_pairs = (
+            pairs["facility"].to_numpy(np.int64) * n_orig + pairs["origin"].to_numpy()
         )
-        pairs = pd.concat([pairs, same], ignore_index=True)
-        pairs = pairs.groupby(["origin", "facility"], as_index=False)["distance"].min()
+        key_same = (
+            same["facility"].to_numpy(np.int64) * n_orig + same["origin"].to_numpy()
+        )
+        pairs = pd.concat(
+            [pairs[~np.isin(key_pairs, key_same)], same], ignore_index=True
+        )
     pairs["facility"] = groups[pairs["facility"].to_numpy()]
     return pairs
 
