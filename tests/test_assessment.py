@@ -134,3 +134,28 @@ def test_example_rank_neighbourhoods(pack):
     assert (
         "access_childcare_within_800m_share" in out.stdout and "no data" in out.stdout
     )
+
+
+def test_2sfca_when_capacities_are_known(ctx):
+    """Supply per resident appears only for categories whose capacities are all known,
+    and conserves supply: sum_i P_i A_i = total capacity reaching anyone."""
+    from dataclasses import replace
+
+    from bxlplan.scoring.assess import compute_access
+
+    assert ctx._access["pharmacy"]["capacity"] is None  # the pack has no capacities
+    fac = ctx.facilities.copy()
+    fac.loc[fac["category"] == "pharmacy", "capacity"] = 10.0
+    ctx2 = replace(ctx, facilities=fac, _access={})
+    compute_access(ctx2)
+    a = ctx2._access["pharmacy"]
+    from bxlplan.indicators.access import two_step_fca
+
+    pop = ctx2.origins["population"].to_numpy()
+    acc = two_step_fca(a["pairs"], a["capacity"], pop)
+    reaching = a["pairs"]["facility"].nunique()
+    assert (acc * pop).sum() == pytest.approx(10.0 * reaching)
+    res = assess(load_areas("communes", ctx2.data), ctx2)
+    col = "access_pharmacy_2sfca_per_1000_within_800m"
+    assert col in res.areas and res.areas[col].gt(0).all()
+    assert "access_library_2sfca_per_1000_within_800m" not in res.areas

@@ -11,6 +11,7 @@ import shapely
 from bxlplan.indicators.diversity import (
     gini_simpson,
     hill,
+    hill_distance_weighted,
     landuse_mix,
     landuse_surface,
     normalised_entropy,
@@ -114,3 +115,37 @@ def test_overlap_goes_to_the_first_function():
     )
     surface = landuse_surface(zoning, ["green", "housing"])
     assert surface.area.tolist() == pytest.approx([5000, 5000])
+
+
+def test_distance_weighted_hill_hand_computed():
+    # two equally common categories at 0 m and 100 m, beta = 0.005: w = 1, e^-0.5
+    w2 = np.exp(-0.5)
+    d = hill_distance_weighted([[5, 5]], [[0.0, 100.0]], 0, 0.005)
+    assert d[0] == pytest.approx(1 + w2)  # D0 = sum of weights
+    d2 = hill_distance_weighted([[5, 5]], [[0.0, 100.0]], 2, 0.005)
+    T = 0.5 * (1 + w2)
+    assert d2[0] == pytest.approx(1 / ((1 + w2) * (0.5 / T) ** 2))
+    # at distance 0 it is the plain Hill number
+    p = shares([[3, 1, 6]])
+    for q in (0, 1, 2):
+        assert hill_distance_weighted([[3, 1, 6]], [[0, 0, 0]], q, 0.01)[
+            0
+        ] == pytest.approx(hill(p, q)[0])
+    assert np.isnan(hill_distance_weighted([[0, 0]], [[1, 1]], 1, 0.01)[0])
+
+
+def test_distance_weighted_hill_agrees_with_cityseer():
+    from cityseer import rustalgos
+
+    ref_fn = rustalgos.diversity.hill_diversity_branch_distance_wt
+    rng = np.random.default_rng(7)
+    beta = 4 / 800
+    for _ in range(100):
+        k = int(rng.integers(1, 9))
+        c = rng.integers(0, 12, k)
+        c[0] = max(c[0], 1)
+        d = rng.uniform(0, 1600, k)
+        for q in (0.0, 0.5, 1.0, 2.0):
+            ref = ref_fn([int(x) for x in c], [float(x) for x in d], q, beta, 1.0)
+            ours = hill_distance_weighted([c], [d], q, beta)[0]
+            assert ours == pytest.approx(ref, rel=1e-3)  # cityseer computes in float32

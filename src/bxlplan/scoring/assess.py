@@ -20,8 +20,19 @@ import shapely
 
 from .. import __version__
 from ..errors import DataError
-from ..indicators.access import StreetGraph, euclidean_nearest, pair_distances
-from ..indicators.diversity import hill, landuse_mix, landuse_surface, shares
+from ..indicators.access import (
+    StreetGraph,
+    euclidean_nearest,
+    pair_distances,
+    two_step_fca,
+)
+from ..indicators.diversity import (
+    hill,
+    hill_distance_weighted,
+    landuse_mix,
+    landuse_surface,
+    shares,
+)
 from ..indicators.social import local_entropy, weighted_quantiles
 from ..loading.areas import make_grid
 from ..loading.catalog import read_catalog_file
@@ -243,8 +254,18 @@ def compute_access(ctx: Context, progress: Any = None) -> None:
             ).astype(float),
             "pairs": within,
             "facility_ids": ids,
+            "capacity": _capacity(sub, ids),
         }
     ctx._access = acc
+
+
+def _capacity(sub: gpd.GeoDataFrame, ids: np.ndarray) -> pd.Series | None:
+    """Capacity per facility (index = position in ``ids``) when every facility of the
+    category has one; None otherwise (2SFCA is then not computed, never guessed)."""
+    if "capacity" not in sub or sub["capacity"].isna().any():
+        return None
+    cap = sub.groupby("facility_id")["capacity"].max()
+    return pd.Series(cap.reindex(ids).to_numpy(), index=np.arange(len(ids)))
 
 
 def _area_origins(
@@ -332,10 +353,23 @@ def assess(
         else np.zeros((len(origins), 0))
     )
     p_act = shares(counts) if act else np.full((len(origins), 1), np.nan)
+    mix_d = float(ctx.config.get("activity_mix_distance_m", 800))
+    near = (
+        np.column_stack([ctx._access[c]["nearest"] for c in act])
+        if act
+        else np.zeros((len(origins), 0))
+    )
+    beta_mix = float(ctx.config.get("gravity_beta_at_threshold", 4.0)) / mix_d
     for q in (0, 1, 2):
         per_origin = hill(p_act, q)
         ind[f"mix_activity_hill_q{q}_mean"] = _weighted_mean(
             per_origin, pop, a_idx, o_idx, n
+        )
+        weighted = (
+            hill_distance_weighted(counts, near, q, beta_mix) if act else per_origin
+        )
+        ind[f"mix_activity_hill_wt_q{q}_mean"] = _weighted_mean(
+            weighted, pop, a_idx, o_idx, n
         )
     # --- social mix
     ind["social_income_median_eur"] = _weighted_mean(
@@ -403,6 +437,13 @@ def assess(
         ind[f"{prefix}_gravity_{thr}m"] = _weighted_mean(
             a["gravity"], pop, a_idx, o_idx, n
         )
+        if (
+            a.get("capacity") is not None
+        ):  # 2SFCA where every facility's capacity is known
+            sfca = two_step_fca(a["pairs"], a["capacity"], pop)
+            ind[f"{prefix}_2sfca_per_1000_within_{thr}m"] = 1000 * _weighted_mean(
+                sfca, pop, a_idx, o_idx, n
+            )
     ind.loc[
         ind["no_residents"],
         [
