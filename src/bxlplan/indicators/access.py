@@ -41,6 +41,7 @@ __all__ = [
     "StreetGraph",
     "euclidean_nearest",
     "pair_distances",
+    "counts_within",
     "two_step_fca",
 ]
 
@@ -196,9 +197,9 @@ def _expand(
     by_v: np.ndarray,
     cost_u: np.ndarray,
     cost_v: np.ndarray,
-) -> list[pd.DataFrame]:
-    """(origin, facility, distance) pairs within ``limit`` from one chunk of searches."""
-    parts: list[pd.DataFrame] = []
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(origin, facility, distance) arrays within ``limit`` from one chunk of searches."""
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     # only the nodes each search reached (a few hundred of ~20k): sparse expansion.
     # Each origin is emitted once: from its u side with the shorter of both ends,
     # or from its v side when u was not reached - no sort or de-duplication needed.
@@ -220,11 +221,7 @@ def _expand(
             r, o = r[first], o[first]
             d = D[r, origins.v[o]] + cost_v[o]
         keep = d <= limit
-        parts.append(
-            pd.DataFrame(
-                {"origin": o[keep], "facility": idx[r[keep]], "distance": d[keep]}
-            )
-        )
+        parts.append((o[keep], idx[r[keep]], d[keep]))
     return parts
 
 
@@ -264,30 +261,27 @@ def pair_distances(
     ptr_u = np.searchsorted(origins.u[by_u], np.arange(n + 1))
     ptr_v = np.searchsorted(origins.v[by_v], np.arange(n + 1))
 
-    def search(start: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(start: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         idx = np.arange(start, min(start + chunk, n_groups))
-        return idx, dijkstra(mat, directed=True, indices=n + idx, limit=limit)[:, :n]
+        D = dijkstra(mat, directed=True, indices=n + idx, limit=limit)[:, :n]
+        return _expand(D, idx, origins, limit, ptr_u, by_u, ptr_v, by_v, cost_u, cost_v)
 
-    parts = []
+    # scipy and numpy release the GIL for part of the work: two threads on two cores
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        searches = pool.map(search, range(0, n_groups, chunk))
-        for idx, D in searches:
-            parts.extend(
-                _expand(
-                    D, idx, origins, limit, ptr_u, by_u, ptr_v, by_v, cost_u, cost_v
-                )
-            )
-    if not parts:
         parts = [
-            pd.DataFrame(
-                {
-                    "origin": np.array([], dtype=np.int64),
-                    "facility": np.array([], dtype=np.int64),
-                    "distance": np.array([], dtype=float),
-                }
-            )
+            part
+            for chunk_parts in pool.map(search, range(0, n_groups, chunk))
+            for part in chunk_parts
         ]
-    pairs = pd.concat(parts, ignore_index=True)
+    if parts:
+        o_all, f_all, d_all = (np.concatenate(x) for x in zip(*parts, strict=True))
+    else:
+        o_all, f_all, d_all = (
+            np.array([], dtype=np.int64),
+            np.array([], dtype=np.int64),
+            np.array([]),
+        )
+    pairs = pd.DataFrame({"origin": o_all, "facility": f_all, "distance": d_all})
     # Two points on one edge: any path leaving the edge comes back through u or v, so
     # the direct path along the edge is the shortest - it replaces the computed one.
     o, f, direct = _same_edge_direct(origins, facilities)
@@ -296,17 +290,29 @@ def pair_distances(
         same = same.groupby(["origin", "facility"], as_index=False)["distance"].min()
         same = same[same["distance"] <= limit]
         n_orig = np.int64(len(origins))
-        key_pairs = (
-            pairs["facility"].to_numpy(np.int64) * n_orig + pairs["origin"].to_numpy()
-        )
+        # only origins on an edge that holds a facility can be affected: match those rows
+        on_shared_edge = np.zeros(len(origins), dtype=bool)
+        on_shared_edge[o] = True
+        rows = np.flatnonzero(on_shared_edge[o_all])
+        key_rows = f_all[rows].astype(np.int64) * n_orig + o_all[rows]
         key_same = (
             same["facility"].to_numpy(np.int64) * n_orig + same["origin"].to_numpy()
         )
-        pairs = pd.concat(
-            [pairs[~np.isin(key_pairs, key_same)], same], ignore_index=True
-        )
+        drop = np.zeros(len(o_all), dtype=bool)
+        drop[rows[np.isin(key_rows, key_same)]] = True
+        pairs = pd.concat([pairs[~drop], same], ignore_index=True)
     pairs["facility"] = groups[pairs["facility"].to_numpy()]
     return pairs
+
+
+def counts_within(
+    pairs: pd.DataFrame, n_origins: int, distances: list[float]
+) -> dict[float, np.ndarray]:
+    """Number of facilities within each distance of every origin, from
+    :func:`pair_distances` pairs (computed with ``limit >= max(distances)``)."""
+    origin = pairs["origin"].to_numpy()
+    dist = pairs["distance"].to_numpy()
+    return {d: np.bincount(origin[dist <= d], minlength=n_origins) for d in distances}
 
 
 def two_step_fca(

@@ -22,6 +22,7 @@ from .. import __version__
 from ..errors import DataError
 from ..indicators.access import (
     StreetGraph,
+    counts_within,
     euclidean_nearest,
     pair_distances,
     two_step_fca,
@@ -239,19 +240,18 @@ def compute_access(ctx: Context, progress: Any = None) -> None:
                 .min()
             )
         n = len(origins)
-        within = pairs[pairs["distance"] <= thr]
+        counts = counts_within(pairs, n, [thr, mix_d])
+        within = pairs[pairs["distance"].to_numpy() <= thr]
         acc[cat] = {
             "threshold_m": thr,
             "nearest": nearest,
-            "count": np.bincount(within["origin"], minlength=n).astype(float),
+            "count": counts[thr].astype(float),
             "gravity": np.bincount(
-                within["origin"],
-                weights=np.exp(-beta_k / thr * within["distance"]),
+                within["origin"].to_numpy(),
+                weights=np.exp(-beta_k / thr * within["distance"].to_numpy()),
                 minlength=n,
             ),
-            "count_mix": np.bincount(
-                pairs.loc[pairs["distance"] <= mix_d, "origin"], minlength=n
-            ).astype(float),
+            "count_mix": counts[mix_d].astype(float),
             "pairs": within,
             "facility_ids": ids,
             "capacity": _capacity(sub, ids),
