@@ -159,3 +159,32 @@ def test_2sfca_when_capacities_are_known(ctx):
     col = "access_pharmacy_2sfca_per_1000_within_800m"
     assert col in res.areas and res.areas[col].gt(0).all()
     assert "access_library_2sfca_per_1000_within_800m" not in res.areas
+
+
+def test_poverty_segregation_across_communes(ctx):
+    from bxlplan.indicators.social import dissimilarity
+
+    zru = assess(load_areas("zru", ctx.data), ctx).areas
+    d = zru["social_poverty_dissimilarity_across_communes"]
+    assert d.between(0, 1).all()  # the ZRU spans several communes
+    communes = assess(load_areas("communes", ctx.data), ctx).areas
+    assert (
+        communes["social_poverty_dissimilarity_across_communes"].isna().all()
+    )  # one commune each
+    # hand check on the whole region: D of the poor across the 19 communes
+    pov = (
+        ctx.poverty.dropna(subset=["value"])
+        .sort_values("year")
+        .groupby("code")["value"]
+        .last()
+    )
+    pop = ctx.origins.groupby("commune")["population"].sum()
+    t = pop.to_numpy()
+    expected = dissimilarity(t * pov.reindex(pop.index.astype(int)).to_numpy(), t)
+    whole = ctx.communes.dissolve().assign(
+        area_id="region", name_fr="Région", name_nl="Gewest"
+    )
+    got = (
+        assess(whole, ctx).areas["social_poverty_dissimilarity_across_communes"].item()
+    )
+    assert got == pytest.approx(expected, rel=1e-9)

@@ -34,7 +34,12 @@ from ..indicators.diversity import (
     landuse_surface,
     shares,
 )
-from ..indicators.social import local_entropy, weighted_quantiles
+from ..indicators.social import (
+    dissimilarity,
+    information_theory_h,
+    local_entropy,
+    weighted_quantiles,
+)
 from ..loading.areas import make_grid
 from ..loading.catalog import read_catalog_file
 from ..loading.facilities import categories as facility_categories
@@ -163,6 +168,9 @@ def prepare(
     hood_idx = hoods.sindex.query(origins.geometry.values, predicate="within")
     origins["neighbourhood"] = pd.array([pd.NA] * len(origins), dtype="Int64")
     origins.loc[hood_idx[0], "neighbourhood"] = hoods["code"].to_numpy()[hood_idx[1]]
+    com_o, com_c = communes.sindex.query(origins.geometry.values, predicate="within")
+    origins["commune"] = pd.array([pd.NA] * len(origins), dtype="Int64")
+    origins.loc[com_o, "commune"] = communes["code"].to_numpy()[com_c]
     inc = income.set_index("code")["value"]
     origins["income"] = origins["neighbourhood"].map(inc).astype(float)
     ref = float(
@@ -257,6 +265,48 @@ def compute_access(ctx: Context, progress: Any = None) -> None:
             "capacity": _capacity(sub, ids),
         }
     ctx._access = acc
+
+
+def _poverty_segregation(
+    ctx: Context, a_idx: np.ndarray, o_idx: np.ndarray, n: int
+) -> pd.DataFrame:
+    """Dissimilarity D and information-theory H of the at-risk-of-poverty population
+    across the communes an area spans (NaN for areas within one commune).
+
+    Sub-units are the parts of the area in each commune (residents t_c from the
+    dasymetric origins); the poor are t_c times the commune's latest poverty rate.
+    """
+    out = pd.DataFrame(index=range(n), dtype=float)
+    out["social_poverty_dissimilarity_across_communes"] = np.nan
+    out["social_poverty_information_h_across_communes"] = np.nan
+    if ctx.poverty is None:
+        return out
+    rate = (
+        ctx.poverty.dropna(subset=["value"])
+        .sort_values("year")
+        .groupby("code")["value"]
+        .last()
+    )
+    commune = ctx.origins["commune"].to_numpy(dtype=float, na_value=np.nan)
+    codes = np.array(sorted(rate.index), dtype=float)
+    col = np.searchsorted(codes, commune[o_idx])
+    ok = np.isfinite(commune[o_idx]) & (col < len(codes))
+    ok[ok] &= codes[col[ok]] == commune[o_idx][ok]
+    table = np.zeros((n, len(codes)))
+    np.add.at(
+        table, (a_idx[ok], col[ok]), ctx.origins["population"].to_numpy()[o_idx][ok]
+    )
+    r = rate.reindex(codes.astype(int)).to_numpy()
+    for i in np.flatnonzero((table > 0).sum(axis=1) >= 2):
+        t = table[i]
+        poor = t * r
+        out.loc[i, "social_poverty_dissimilarity_across_communes"] = dissimilarity(
+            poor, t
+        )
+        out.loc[i, "social_poverty_information_h_across_communes"] = (
+            information_theory_h(np.column_stack([poor, t - poor]))
+        )
+    return out
 
 
 def _capacity(sub: gpd.GeoDataFrame, ids: np.ndarray) -> pd.Series | None:
@@ -386,10 +436,10 @@ def assess(
     class_pop = np.zeros((n, k))
     np.add.at(class_pop, (ba[ok], cls[bo][ok]), pop[bo][ok])
     ind["social_income_diversity_entropy"] = local_entropy(class_pop)
-    # Dissimilarity and H across sub-units need the income distribution inside each
-    # sub-unit; the pack has neighbourhood medians only (one class per neighbourhood),
-    # which would make both trivially 1. They are computed (indicators.social) only
-    # when such distributions are supplied, never faked here.
+    # Segregation across sub-units needs a group split inside each sub-unit. Income
+    # classes do not give one (neighbourhood medians: one class per neighbourhood, D and
+    # H would be trivially 1); commune poverty rates do: poor = residents x rate.
+    ind = ind.join(_poverty_segregation(ctx, a_idx, o_idx, n))
     if ctx.poverty is not None:
         latest = (
             ctx.poverty.dropna(subset=["value"])
