@@ -1,5 +1,5 @@
 # bxlplan: `make run` sets everything up and runs the main job on the reference data;
-# `make test` runs the test suite. Both create the virtual environment on first use.
+# `make test` runs the test suite. Both create the environment on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BXLPLAN_DATA ?= ../shared/data/brussels
@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 
 .PHONY: setup run test lint bench clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# Leaflet and its plugins, inlined into offline maps (package-lock.json pins them)
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
 run: setup
 	$(BIN)/bxlplan check --data $(BXLPLAN_DATA) --out $(OUT)
-	$(BIN)/bxlplan assess --units neighbourhoods --data $(BXLPLAN_DATA) --out $(OUT)/neighbourhoods --overwrite
+	$(BIN)/bxlplan assess --units neighbourhoods --data $(BXLPLAN_DATA) --out $(OUT)/neighbourhoods \
+		--format gpkg,geojson,shp,csv,tif --overwrite
+	$(BIN)/bxlplan map $(OUT)/neighbourhoods/assessment.gpkg --offline --lang fr \
+		--out $(OUT)/neighbourhoods/map_fr.html --overwrite
+	$(BIN)/bxlplan map $(OUT)/neighbourhoods/assessment.gpkg --offline --lang nl \
+		--out $(OUT)/neighbourhoods/map_nl.html --overwrite
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks examples
@@ -28,6 +38,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_access.py
+	$(BIN)/python benchmarks/bench_maps.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

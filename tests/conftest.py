@@ -59,3 +59,16 @@ def tiny_units() -> gpd.GeoDataFrame:
         geometry=[square(148000, 169000, 1000), square(149000, 169000, 1000)],
         crs="EPSG:31370",
     )
+
+
+ASSESSMENT_LAYERS = ["region", "communes", "neighbourhoods", "green_spaces", "landuse_osm",
+                     "population_communes", "income_equivalised", "poverty_communes",
+                     "facilities", "streets"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def ctx(pack, pack_layers):
+    """A prepared assessment context on the pack, shared by the slow tests."""
+    from bxlplan.scoring import prepare
+
+    return prepare(pack, layers={n: pack_layers[n] for n in ASSESSMENT_LAYERS})

@@ -21,13 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def ctx(pack, pack_layers):
-    names = ["region", "communes", "neighbourhoods", "green_spaces", "landuse_osm",
-             "population_communes", "income_equivalised", "poverty_communes", "facilities", "streets"]  # fmt: skip
-    return prepare(pack, layers={n: pack_layers[n] for n in names})
-
-
-@pytest.fixture(scope="module")
 def hoods(ctx):
     return assess(load_areas("neighbourhoods", ctx.data), ctx)
 
@@ -188,3 +181,13 @@ def test_poverty_segregation_across_communes(ctx):
         assess(whole, ctx).areas["social_poverty_dissimilarity_across_communes"].item()
     )
     assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_example_make_map(pack, tmp_path):
+    out = tmp_path / "example.html"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "examples/make_map.py"), str(out)],
+        env={**os.environ, "BXLPLAN_DATA": str(pack)}, capture_output=True, text=True,
+        timeout=600, check=True,
+    )  # fmt: skip
+    assert "wrote" in run.stdout and out.stat().st_size < 3e6

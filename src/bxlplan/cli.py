@@ -136,7 +136,7 @@ def check_cmd(
             )
         console.print(ftable)
     if out is not None:
-        from .loading.fetch import atomic_write
+        from ._io import atomic_write
 
         report = [
             {k: v for k, v in vars(r).items() if k != "details"}
@@ -228,8 +228,9 @@ def assess_cmd(
     data: DataOpt = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out"),
     fmt: Annotated[
-        str, typer.Option("--format", help="Comma-separated: gpkg,csv.")
+        str, typer.Option("--format", help="Comma-separated: gpkg,geojson,shp,csv,tif.")
     ] = "gpkg,csv",
+    resolution: Annotated[float, typer.Option(help="GeoTIFF cell size (m).")] = 100.0,
     euclidean: Annotated[
         bool,
         typer.Option(
@@ -247,10 +248,10 @@ def assess_cmd(
     """Score areas on functional diversity, social mix and distance to services."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from .exports.gis import write_assessment
     from .loading.areas import load_areas
     from .loading.catalog import data_dir
     from .scoring.assess import assess, prepare, scoring_config
-    from .scoring.write import write_assessment
 
     formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
     try:
@@ -272,7 +273,10 @@ def assess_cmd(
             areas = load_areas(units, folder)
             result = assess(areas, ctx)
             bar.update(task, description="writing")
-            written = write_assessment(result, out, formats, overwrite=overwrite)
+            written = write_assessment(
+                result, out, formats, overwrite=overwrite,
+                perimeters=_perimeters(folder), raster_resolution=resolution,
+            )  # fmt: skip
     except BxlplanError as exc:
         _fail(exc)
     table = Table(title=f"Assessment of {units} ({len(result.areas)} areas)")
@@ -319,3 +323,86 @@ def pd_concat_head_tail(df, n):
     import pandas as pd
 
     return pd.concat([df.head(n), df.tail(n)])
+
+
+def _perimeters(folder: Path) -> dict:
+    """Renewal perimeters present in the data folder (ZRU, CRU, CQD), for context."""
+    from .loading.load import load
+
+    found = {}
+    for name in ("zru", "cru", "cqd"):
+        try:
+            found[name] = load(name, folder)
+        except BxlplanError:
+            continue
+    return found
+
+
+@app.command("map")
+def map_cmd(
+    assessment: Annotated[
+        Path, typer.Argument(help="An assessment.gpkg written by `bxlplan assess`.")
+    ],
+    indicator: Annotated[
+        str, typer.Option(help="Column drawn as a choropleth.")
+    ] = "score_overall",
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("map.html"),
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline", help="One self-contained file, no tiles, no network."
+        ),
+    ] = False,
+    lang: Annotated[str, typer.Option(help="fr, nl or en.")] = "fr",
+    scheme: Annotated[
+        str, typer.Option(help="quantiles, natural_breaks or equal_interval.")
+    ] = "quantiles",
+    classes: Annotated[int, typer.Option(help="Number of classes.")] = 5,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing file.")
+    ] = False,
+) -> None:
+    """Draw an interactive map (folium) of an assessment."""
+    from .exports.maps import make_map, save_map
+    from .loading.readers import read_vector
+
+    try:
+        if not assessment.is_file():
+            raise BxlplanError(
+                f"{assessment} does not exist: run `bxlplan assess` first"
+            )
+        import pyogrio
+
+        layers = [name for name, _ in pyogrio.list_layers(assessment)]
+        if "areas" not in layers:
+            raise BxlplanError(
+                f"{assessment} has no 'areas' layer: is it an assessment.gpkg?"
+            )
+        areas = read_vector(assessment, layer="areas")
+        shortage = [
+            read_vector(assessment, layer=n).assign(category=n[len("shortage_") :])
+            for n in layers
+            if n.startswith("shortage_")
+        ]
+        import pandas as pd
+
+        zones = pd.concat(shortage, ignore_index=True) if shortage else None
+        facilities = (
+            read_vector(assessment, layer="facilities")
+            if "facilities" in layers
+            else None
+        )
+        perimeters = {
+            n[len("perimeter_") :]: read_vector(assessment, layer=n)
+            for n in layers
+            if n.startswith("perimeter_")
+        }
+        m = make_map(
+            areas, indicator, shortage=zones, facilities=facilities, perimeters=perimeters,
+            lang=lang, offline=offline, scheme=scheme, k=classes,
+        )  # fmt: skip
+        path = save_map(m, out, offline=offline, overwrite=overwrite)
+    except BxlplanError as exc:
+        _fail(exc)
+    size = path.stat().st_size / 1e6
+    console.print(f"wrote {path} ({size:.1f} MB{', offline' if offline else ''})")

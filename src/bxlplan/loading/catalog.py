@@ -199,7 +199,7 @@ def _parse_spec(path: Path) -> LayerSpec:
 def catalog() -> dict[str, LayerSpec]:
     """Return every layer kind of the catalog, by name, in a stable order."""
     specs: dict[str, LayerSpec] = {}
-    skip = {"functions.yaml", "scoring.yaml"}
+    skip = {"functions.yaml", "scoring.yaml", "labels.yaml"}
     for path in sorted(catalog_dir().glob("*.yaml")):
         if path.name in skip:
             continue

@@ -15,8 +15,6 @@ import datetime as dt
 import hashlib
 import http.client
 import json
-import os
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .._io import atomic_write
 from ..errors import FetchError
 from .catalog import LayerSpec, catalog, get_spec
 
@@ -41,24 +40,6 @@ class FetchResult:
     status: str  # "fetched", "present", "not fetchable"
     features: int | None = None
     url: str | None = None
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _rebase(url: str, base_url: str | None) -> str:

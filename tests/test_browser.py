@@ -1,0 +1,153 @@
+"""The offline maps in a real browser: headless Chromium (Debian package) driven by
+Playwright. No console error, no network request, not blank, the layer control toggles
+what is drawn, and text from data is shown as text (no script runs)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from bxlplan.exports.maps import make_map, save_map
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("BXLPLAN_REQUIRE_PACK"):  # CI installs chromium
+            pytest.fail("chromium is required in CI (apt-get install chromium)")
+        pytest.skip("chromium not installed: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield b
+        b.close()
+
+
+class Visit:
+    """Open a local page and record console errors, page errors, requests, dialogs."""
+
+    def __init__(self, browser, path: Path) -> None:
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.dialogs: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1000, "height": 700})
+        self.page.on(
+            "console",
+            lambda m: self.errors.append(m.text) if m.type == "error" else None,
+        )
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.goto(path.resolve().as_uri(), wait_until="load", timeout=60_000)
+        # SVG paths, or a canvas for large maps (prefer_canvas)
+        self.page.wait_for_selector(
+            ".leaflet-interactive, .leaflet-overlay-pane canvas",
+            state="attached",
+            timeout=60_000,
+        )
+
+    def network(self) -> list[str]:
+        return [u for u in self.requests if not u.startswith(("file:", "data:"))]
+
+    def pixels(self) -> np.ndarray:
+        from PIL import Image
+
+        png = self.page.screenshot()
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def _colours(img: np.ndarray) -> int:
+    return len(np.unique(img.reshape(-1, 3) // 8, axis=0))
+
+
+@pytest.fixture
+def small_map(tmp_path):
+    areas = gpd.GeoDataFrame(
+        {
+            "area_id": ["1", "2", "3", "4"],
+            "name_fr": [EVIL, "Deux", "Trois", "Quatre"],
+            "name_nl": ["Een", "Twee", "Drie", "Vier"],
+            "score_overall": [10.0, 40.0, 70.0, np.nan],
+        },  # fmt: skip
+        geometry=[
+            shapely.box(148000 + 1000 * i, 169000, 149000 + 1000 * i, 170500)
+            for i in range(4)
+        ],
+        crs="EPSG:31370",
+    )
+    zone = gpd.GeoDataFrame(
+        {"category": ["pharmacy"], "threshold_m": [800], "population_est": [10.0]},
+        geometry=[shapely.box(149200, 169200, 151800, 170300)], crs="EPSG:31370",
+    )  # fmt: skip
+    m = make_map(areas, "score_overall", shortage=zone, offline=True, lang="fr")
+    return save_map(m, tmp_path / "map.html", offline=True)
+
+
+def test_offline_map_in_chromium(browser, small_map):
+    visit = Visit(browser, small_map)
+    assert visit.errors == []
+    assert visit.network() == []  # nothing but the file itself
+    before = visit.pixels()
+    assert _colours(before) > 5  # not blank: choropleth classes, legend, controls
+    # the legend shows the classes
+    assert "Score global" in visit.page.inner_text(".bxlplan-legend")
+    # toggle the shortage-zone layer in the layer control: the drawing changes
+    visit.page.hover(".leaflet-control-layers")
+    visit.page.get_by_text("Zone de carence", exact=False).click()
+    visit.page.wait_for_timeout(300)
+    after = visit.pixels()
+    assert (
+        np.abs(after.astype(int) - before.astype(int)).sum(axis=2) > 30
+    ).sum() > 1000
+
+
+def test_text_from_data_is_shown_as_text(browser, small_map):
+    visit = Visit(browser, small_map)
+    # hover the first area (the one named <script>...): the tooltip shows the text
+    box = visit.page.locator("path.leaflet-interactive").first.bounding_box()
+    visit.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    visit.page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
+    assert EVIL in visit.page.inner_text(".leaflet-tooltip")
+    assert visit.dialogs == []  # no alert ran
+    assert visit.errors == []
+
+
+@pytest.mark.pack
+@pytest.mark.slow
+def test_neighbourhood_and_grid_maps_budgets(browser, ctx, tmp_path):
+    from bxlplan.loading.areas import load_areas, make_grid
+    from bxlplan.scoring import assess
+
+    hoods = assess(load_areas("neighbourhoods", ctx.data), ctx)
+    m = make_map(hoods.areas, "score_overall", shortage=hoods.shortage_zones,
+                 facilities=ctx.facilities, offline=True)  # fmt: skip
+    path = save_map(m, tmp_path / "hoods.html", offline=True)
+    assert path.stat().st_size < 3e6
+    visit = Visit(browser, path)
+    assert visit.errors == [] and visit.network() == []
+    assert _colours(visit.pixels()) > 5
+
+    grid = assess(make_grid(ctx.communes, 100), ctx)
+    gpath = save_map(
+        make_map(grid.areas, "score_services", offline=True),
+        tmp_path / "grid.html",
+        offline=True,
+    )
+    assert gpath.stat().st_size < 15e6
+    visit = Visit(browser, gpath)
+    assert visit.errors == [] and visit.network() == []
