@@ -406,3 +406,83 @@ def map_cmd(
         _fail(exc)
     size = path.stat().st_size / 1e6
     console.print(f"wrote {path} ({size:.1f} MB{', offline' if offline else ''})")
+
+
+scenario_app = typer.Typer(
+    help="Pole scenarios: run one programme, or compare variants.", no_args_is_help=True
+)
+app.add_typer(scenario_app, name="scenario")
+
+
+def _prepare_for_scenarios(data: Path | None):
+    from .loading.catalog import data_dir
+    from .scoring.assess import prepare
+
+    folder = data_dir(data)
+    with console.status("preparing the baseline (layers, population, access)..."):
+        return prepare(folder)
+
+
+@scenario_app.command("run")
+def scenario_run_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Scenario YAML file(s).")],
+    data: DataOpt = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/scenarios"),
+    lang: Annotated[str, typer.Option(help="Map labels: fr, nl or en.")] = "fr",
+    online: Annotated[
+        bool,
+        typer.Option("--online", help="Maps with a web basemap instead of offline."),
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+) -> None:
+    """Baseline vs scenario for a pole and its walking surroundings."""
+    from .scenarios import run_scenario, write_scenario
+
+    try:
+        ctx = _prepare_for_scenarios(data)
+        for f in files:
+            res = run_scenario(f, ctx)
+            written = write_scenario(
+                res, out, overwrite=overwrite, offline=not online, lang=lang
+            )
+            pole = res.areas.iloc[0]
+            console.print(
+                f"[bold]{res.scenario.name}[/]: {res.scenario.new_residents:,.0f} new residents; "
+                f"overall score of the pole {pole['score_overall_before']:.0f} -> {pole['score_overall_after']:.0f}; "
+                f"social share of the programme {res.social_housing['programme_social_share']:.0%} (target 15 %)"
+            )
+            console.print(f"  wrote {written[0].parent}")
+    except BxlplanError as exc:
+        _fail(exc)
+
+
+@scenario_app.command("compare")
+def scenario_compare_cmd(
+    files: Annotated[
+        list[Path], typer.Argument(help="Two or more scenario YAML files.")
+    ],
+    data: DataOpt = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/scenarios"),
+    lang: Annotated[str, typer.Option(help="Map labels: fr, nl or en.")] = "fr",
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+) -> None:
+    """Variants side by side in one table and one map."""
+    from .scenarios import compare_scenarios, write_comparison
+
+    try:
+        ctx = _prepare_for_scenarios(data)
+        table, results = compare_scenarios(files, ctx)
+        written = write_comparison(table, results, out, overwrite=overwrite, lang=lang)
+    except BxlplanError as exc:
+        _fail(exc)
+    tab = Table(title="Scenario comparison")
+    tab.add_column("")
+    for col in table.columns:
+        tab.add_column(str(col), justify="right")
+    for idx, row in table.iterrows():
+        tab.add_row(
+            str(idx), *(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row)
+        )
+    console.print(tab)
+    for p in written:
+        console.print(f"wrote {p}")

@@ -125,6 +125,35 @@ class _Attribution(MacroElement):
         )
 
 
+def _with_names(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if "area_id" not in areas:
+        areas = areas.assign(area_id=areas.index.astype(str))
+    for col in ("name_fr", "name_nl"):
+        if col not in areas:
+            areas = areas.assign(**{col: areas["area_id"]})
+    return areas
+
+
+def _choropleth_data(
+    areas: gpd.GeoDataFrame, indicator: str, scores: list[str], breaks: np.ndarray,
+    palette: list[str], unit: str, lang: str, tol: float,
+) -> gpd.GeoDataFrame:  # fmt: skip
+    """Light GeoJSON-ready areas with their fill colour and formatted values."""
+    data = _light(areas, ["area_id", "name_fr", "name_nl", indicator, *scores], tol)
+    values = data[indicator].to_numpy(dtype=float)
+    cls = np.searchsorted(breaks, values, side="left")
+    data["fill"] = [
+        NO_DATA if not np.isfinite(v) else palette[min(c, len(palette) - 1)]
+        for v, c in zip(values, cls, strict=True)
+    ]
+    # values shown in tooltips and popups, formatted with their units
+    data["value"] = [_fmt(v, unit) or ui("no_data", lang) for v in values]
+    for col in scores:
+        s_label, s_unit = column_label(col, lang)
+        data[s_label] = [_fmt(v, s_unit) for v in data[col]]
+    return data.drop(columns=[indicator, *scores])
+
+
 def make_map(
     areas: gpd.GeoDataFrame,
     indicator: str = "score_overall",
@@ -137,6 +166,7 @@ def make_map(
     scheme: str = "quantiles",
     k: int = 5,
     simplify_m: float | None = None,
+    before: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """Build the map (see the module docstring).
 
@@ -151,6 +181,9 @@ def make_map(
         ``equal_interval``) and number of classes.
     simplify_m
         Simplification tolerance in metres (default: 2 m, 5 m above 1,000 areas).
+    before
+        The same areas before a change (a scenario): drawn as a second layer with the
+        same classes, to toggle against ``areas`` (after) in the layer control.
     """
     if indicator not in areas:
         raise DataError(
@@ -168,9 +201,7 @@ def make_map(
     label, unit = column_label(indicator, lang)
     tol = simplify_m if simplify_m is not None else (5.0 if len(areas) > 1000 else 2.0)
     name_col = f"name_{lang}" if f"name_{lang}" in areas else "name_fr"
-    for col in ("name_fr", "name_nl"):
-        if col not in areas:
-            areas = areas.assign(**{col: areas.get("area_id", areas.index.astype(str))})
+    areas = _with_names(areas)
     scores = [
         c
         for c in (
@@ -181,30 +212,14 @@ def make_map(
         )
         if c in areas and c != indicator
     ]
-    data = (
-        _light(areas, ["area_id", "name_fr", "name_nl", indicator, *scores], tol)
-        if "area_id" in areas
-        else _light(
-            areas.assign(area_id=areas.index.astype(str)),
-            ["area_id", "name_fr", "name_nl", indicator, *scores],
-            tol,
-        )
+    both = (
+        areas[indicator]
+        if before is None
+        else pd.concat([areas[indicator], before[indicator]])
     )
-    breaks = class_breaks(areas[indicator], scheme, k)
+    breaks = class_breaks(both, scheme, k)
     colours = cm.linear.YlGnBu_09.scale(0, max(len(breaks) - 1, 1))
     palette = [colours(i) for i in range(len(breaks))]
-    values = data[indicator].to_numpy(dtype=float)
-    cls = np.searchsorted(breaks, values, side="left")
-    data["fill"] = [
-        NO_DATA if not np.isfinite(v) else palette[min(c, len(palette) - 1)]
-        for v, c in zip(values, cls, strict=True)
-    ]
-    # values shown in tooltips and popups, formatted with their units
-    data["value"] = [_fmt(v, unit) or ui("no_data", lang) for v in values]
-    for col in scores:
-        s_label, s_unit = column_label(col, lang)
-        data[s_label] = [_fmt(v, s_unit) for v in data[col]]
-    data = data.drop(columns=[indicator, *scores])
 
     bounds = areas.to_crs(4326).total_bounds
     m = folium.Map(
@@ -214,13 +229,22 @@ def make_map(
     )  # fmt: skip
     # without tiles Leaflet has no zoom range; marker clusters need one
     m.options.update({"maxZoom": 19, "minZoom": 9})
-    folium.GeoJson(
-        data.__geo_interface__,
-        name=label,
-        style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#555", "weight": 0.4, "fillOpacity": 0.75},
-        tooltip=folium.GeoJsonTooltip(fields=[name_col if name_col in data else "name_fr", "value"], aliases=[ui("name", lang), f"{label}"]),
-        popup=folium.GeoJsonPopup(fields=["name_fr", "name_nl", "value", *[column_label(c, lang)[0] for c in scores]], aliases=["FR", "NL", label, *[column_label(c, lang)[0] for c in scores]]),
-    ).add_to(m)  # fmt: skip
+    layers = [(areas, label, True)]
+    if before is not None:
+        layers = [
+            (_with_names(before), f"{label} ({ui('before', lang)})", False),
+            (areas, f"{label} ({ui('after', lang)})", True),
+        ]
+    for gdf, name, show in layers:
+        data = _choropleth_data(
+            gdf, indicator, scores, breaks, palette, unit, lang, tol
+        )
+        folium.GeoJson(
+            data.__geo_interface__, name=name, show=show,
+            style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#555", "weight": 0.4, "fillOpacity": 0.75},
+            tooltip=folium.GeoJsonTooltip(fields=[name_col, "value"], aliases=[ui("name", lang), label]),
+            popup=folium.GeoJsonPopup(fields=["name_fr", "name_nl", "value", *[column_label(c, lang)[0] for c in scores]], aliases=["FR", "NL", label, *[column_label(c, lang)[0] for c in scores]]),
+        ).add_to(m)  # fmt: skip
     rows = []
     lower = float(areas[indicator].min()) if len(breaks) else 0.0
     for i, upper in enumerate(breaks):

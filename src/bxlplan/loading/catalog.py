@@ -199,9 +199,10 @@ def _parse_spec(path: Path) -> LayerSpec:
 def catalog() -> dict[str, LayerSpec]:
     """Return every layer kind of the catalog, by name, in a stable order."""
     specs: dict[str, LayerSpec] = {}
-    skip = {"functions.yaml", "scoring.yaml", "labels.yaml"}
     for path in sorted(catalog_dir().glob("*.yaml")):
-        if path.name in skip:
+        # layer files have a `kind`; the others (functions, labels, scoring, scenario
+        # defaults) are settings read by name
+        if "kind" not in read_catalog_file(path.name):
             continue
         spec = _parse_spec(path)
         specs[spec.name] = spec

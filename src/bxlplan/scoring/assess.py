@@ -504,7 +504,7 @@ def assess(
     ] = np.nan
     have = [c for c in ctx.categories if c in ctx._access]
     scores = score_table(ind, have, ctx.config, len(act))
-    out = areas.join(ind).join(scores)
+    out = areas.join(ind).join(scores).copy()  # one block per dtype, not hundreds
     shortage = shortage_zones(ctx)
     params = {
         "distance_mode": ctx.network_mode,

@@ -1,0 +1,397 @@
+"""Running a scenario: the pole's programme applied to the baseline, and the difference.
+
+How a programme changes the model (assumptions are listed in every report):
+
+* **new residents** = dwellings x persons per dwelling, spread evenly over the
+  perimeter's land as new residential origins (100 m cells clipped to the perimeter),
+  one origin per cell and tenure; households of each tenure join an income quintile of
+  today's residents (``layers/scenario_defaults.yaml``): social -> lowest, moderate ->
+  middle, market -> fourth;
+* **new facilities** are added where the file puts them (``inside`` = a point inside
+  the perimeter) with their capacity;
+* **land-use changes** replace the functions of the perimeter by the shares given
+  (the perimeter is cut into strips of those shares);
+* jobs and floor areas are reported, not modelled.
+
+Access, diversity and social-mix indicators are recomputed for the pole and its walking
+surroundings (the perimeter buffered by ``surroundings_m``), before and after.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .. import __version__
+from ..errors import ConfigError, DataError
+from ..loading.catalog import read_catalog_file
+from ..scoring.assess import Assessment, Context, assess, compute_access
+from .spec import TENURES, Scenario, read_scenario
+
+__all__ = [
+    "ScenarioResult",
+    "apply_scenario",
+    "compare_scenarios",
+    "perimeter_of",
+    "run_scenario",
+]
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    areas: gpd.GeoDataFrame  # pole + surroundings, with before / after / change columns
+    table: pd.DataFrame  # indicator x area: before, after, change
+    demand: pd.DataFrame  # facility demand of new residents vs capacity within reach
+    social_housing: dict[str, Any]
+    before: Assessment
+    after: Assessment
+    new_facilities: gpd.GeoDataFrame
+    context_after: Context
+
+
+def perimeter_of(scn: Scenario, ctx: Context) -> shapely.Geometry:
+    """The pole's perimeter (EPSG:31370)."""
+    if "_geometry" in scn.perimeter:
+        return scn.perimeter["_geometry"]
+    codes = scn.perimeter["neighbourhoods"]
+    hoods = ctx.neighbourhoods
+    unknown = sorted(set(codes) - set(hoods["code"].astype(int)))
+    if unknown:
+        raise ConfigError(
+            f"{scn.path}: perimeter neighbourhoods {unknown} are not Monitoring codes"
+        )
+    geom = shapely.union_all(hoods.loc[hoods["code"].isin(codes)].geometry.values)
+    if "buffer_m" in scn.perimeter:
+        geom = shapely.buffer(geom, scn.perimeter["buffer_m"])
+    return geom
+
+
+def _split_by_shares(
+    poly: shapely.Geometry, shares: dict[str, float]
+) -> list[tuple[str, shapely.Geometry]]:
+    """Cut a polygon into west-to-east strips whose areas follow ``shares``."""
+    xmin, ymin, xmax, ymax = poly.bounds
+    total = poly.area
+    out, left, acc = [], xmin, 0.0
+    items = [(k, v) for k, v in shares.items() if v > 0]
+    for i, (fn, share) in enumerate(items):
+        acc += share
+        if i == len(items) - 1:
+            right = xmax
+        else:
+            lo, hi = left, xmax
+            for _ in range(40):  # bisection on the cut's x
+                mid = (lo + hi) / 2
+                if (
+                    shapely.box(xmin, ymin, mid, ymax).intersection(poly).area
+                    < acc * total
+                ):
+                    lo = mid
+                else:
+                    hi = mid
+            right = hi
+        out.append((fn, shapely.box(left, ymin, right, ymax).intersection(poly)))
+        left = right
+    return out
+
+
+def apply_scenario(scn: Scenario, ctx: Context) -> tuple[Context, gpd.GeoDataFrame]:
+    """A new context with the programme applied (see the module docstring)."""
+    defaults = read_catalog_file("scenario_defaults.yaml")
+    perimeter = perimeter_of(scn, ctx)
+    origins = ctx.origins
+    # --- new residents
+    if scn.new_residents > 0:
+        cell = float(ctx.config.get("origins_cell_m", 100))
+        xmin, ymin, xmax, ymax = perimeter.bounds
+        xs, ys = np.meshgrid(np.arange(xmin, xmax, cell), np.arange(ymin, ymax, cell))
+        boxes = shapely.box(
+            xs.ravel(), ys.ravel(), xs.ravel() + cell, ys.ravel() + cell
+        )
+        cells = shapely.intersection(boxes, perimeter)
+        cells = cells[shapely.area(cells) > 1.0]
+        weights = shapely.area(cells) / shapely.area(cells).sum()
+        classes = defaults["tenure_income_class"]
+        incomes = (
+            origins.loc[origins["income_class"] >= 0]
+            .groupby("income_class")["income"]
+            .median()
+        )
+        rows = []
+        for tenure in TENURES:
+            people = scn.dwellings[tenure] * scn.persons_per_dwelling
+            if people <= 0:
+                continue
+            k = int(classes[tenure])
+            rows.append(
+                gpd.GeoDataFrame(
+                    {
+                        "population": people * weights,
+                        "income_class": k,
+                        "income": float(incomes.get(k, np.nan)),
+                        "tenure": tenure,
+                        "cell": cells,
+                    },
+                    geometry=shapely.point_on_surface(cells),
+                    crs=origins.crs,
+                )
+            )
+        new = pd.concat(rows, ignore_index=True)
+        for col, layer in (
+            ("neighbourhood", ctx.neighbourhoods),
+            ("commune", ctx.communes),
+        ):
+            i, j = layer.sindex.query(new.geometry.values, predicate="within")
+            new[col] = pd.array([pd.NA] * len(new), dtype="Int64")
+            new.loc[i, col] = layer["code"].to_numpy()[j]
+        origins = gpd.GeoDataFrame(
+            pd.concat([origins, new], ignore_index=True),
+            geometry="geometry",
+            crs=origins.crs,
+        )
+    # --- new facilities
+    cats = ctx.categories
+    rows = []
+    for i, fac in enumerate(scn.facilities):
+        point = (
+            shapely.point_on_surface(perimeter)
+            if fac.location == "inside"
+            else shapely.Point(*fac.location)
+        )
+        if not shapely.contains(shapely.union_all(ctx.communes.geometry.values), point):
+            raise ConfigError(
+                f"{scn.path}: new {fac.category} at {fac.location} lies outside the region"
+            )
+        rows.append(
+            {
+                "facility_id": f"scenario:{scn.name}:{i}", "category": fac.category, "rule": -1,
+                "source": "scenario", "name": fac.name or f"{fac.category} ({scn.pole})",
+                "capacity": fac.capacity, "theme": cats[fac.category]["theme"],
+                "threshold_m": cats[fac.category]["threshold_m"], "rule_text": f"scenario {scn.name}",
+                "in_region": True, "geometry": point,
+            }
+        )  # fmt: skip
+    new_fac = (
+        gpd.GeoDataFrame(rows, geometry="geometry", crs=ctx.facilities.crs)
+        if rows
+        else ctx.facilities.iloc[:0]
+    )
+    facilities = (
+        pd.concat([ctx.facilities, new_fac], ignore_index=True)
+        if rows
+        else ctx.facilities
+    )
+    facilities = gpd.GeoDataFrame(
+        facilities, geometry="geometry", crs=ctx.facilities.crs
+    )
+    # --- land-use change
+    surface = ctx.surface
+    if scn.land_use:
+        pieces = dict(_split_by_shares(perimeter, scn.land_use))
+        geoms = [
+            shapely.union(
+                shapely.difference(g, perimeter), pieces.get(fn, shapely.Polygon())
+            )
+            for fn, g in zip(surface["function"], surface.geometry.values, strict=True)
+        ]
+        surface = surface.set_geometry(geoms)
+    missing = (
+        [c for c in ctx.missing if not (new_fac["category"] == c).any()]
+        if rows
+        else ctx.missing
+    )
+    after = replace(
+        ctx,
+        origins=origins,
+        facilities=facilities,
+        surface=surface,
+        missing=missing,
+        _access={},
+    )
+    compute_access(after)
+    return after, new_fac
+
+
+def _areas(scn: Scenario, ctx: Context) -> gpd.GeoDataFrame:
+    perimeter = perimeter_of(scn, ctx)
+    title = scn.title
+    return gpd.GeoDataFrame(
+        {
+            "area_id": ["pole", "surroundings"],
+            "name_fr": [
+                title.get("fr", scn.pole),
+                f"{title.get('fr', scn.pole)} + {scn.surroundings_m:g} m",
+            ],
+            "name_nl": [
+                title.get("nl", scn.pole),
+                f"{title.get('nl', scn.pole)} + {scn.surroundings_m:g} m",
+            ],
+        },
+        geometry=[perimeter, shapely.buffer(perimeter, scn.surroundings_m)],
+        crs=ctx.origins.crs,
+    )
+
+
+def _demand(
+    scn: Scenario, before: Context, after: Context, pole: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    """Places needed by the new residents vs the capacity within reach of the pole."""
+    defaults = read_catalog_file("scenario_defaults.yaml")["demand"]
+    geom = pole.geometry.iloc[0]
+    rows = []
+    for cat, d in defaults.items():
+        children = scn.new_residents * float(d["age_share"])
+        needed = children * float(d["places_per_child"])
+        thr = before.categories[cat]["threshold_m"]
+        reach = shapely.buffer(geom, 0)
+        fac = after.facilities[after.facilities["category"] == cat]
+        # facilities within the threshold of the pole (network distance from its origins)
+        acc = after._access.get(cat)
+        within_ids: set[int] = set()
+        if acc is not None:
+            inside = np.flatnonzero(
+                shapely.within(after.origins.geometry.values, reach)
+            )
+            pairs = acc["pairs"]
+            within_ids = set(
+                pairs.loc[pairs["origin"].isin(inside), "facility"].tolist()
+            )
+            ids = acc["facility_ids"]
+            reached = fac[fac["facility_id"].isin(ids[list(within_ids)])]
+        else:
+            reached = fac.iloc[:0]
+        new_cap = float(
+            sum(f.capacity or 0 for f in scn.facilities if f.category == cat)
+        )
+        known = reached["capacity"].notna()
+        existing = reached[
+            ~reached["facility_id"].astype(str).str.startswith("scenario:")
+        ]
+        rows.append(
+            {
+                "category": cat, "ages": d["ages"], "threshold_m": thr,
+                "new_children": round(children, 1), "places_needed": round(needed, 1),
+                "new_places_in_programme": new_cap,
+                "existing_facilities_within_reach": len(existing),
+                "existing_capacity_known": bool(existing["capacity"].notna().all()) and len(existing) > 0,
+                "capacity_within_reach_known": float(reached.loc[known, "capacity"].sum()),
+                "balance_places": round(float(reached.loc[known, "capacity"].sum()) - needed, 1)
+                if len(existing) == 0 or existing["capacity"].notna().all() else round(new_cap - needed, 1),
+            }
+        )  # fmt: skip
+    out = pd.DataFrame(rows)
+    out["status"] = np.where(out["balance_places"] >= 0, "surplus", "shortfall")
+    out["note"] = np.where(
+        out["existing_capacity_known"] | (out["existing_facilities_within_reach"] == 0),
+        "",
+        "capacity of existing facilities unknown: balance counts the programme's new places only",
+    )
+    no_data = out["category"].isin(before.missing)
+    out.loc[no_data, "existing_facilities_within_reach"] = pd.NA
+    out.loc[no_data, "note"] = (
+        "no data on existing facilities of this category: existing supply unknown, "
+        "balance counts the programme's new places only"
+    )
+    return out
+
+
+def run_scenario(path: str | Path, ctx: Context) -> ScenarioResult:
+    """Run one scenario file against a prepared baseline context."""
+    region = ctx.communes
+    scn = read_scenario(path, region=region)
+    areas = _areas(scn, ctx)
+    before = assess(areas, ctx)
+    after_ctx, new_fac = apply_scenario(scn, ctx)
+    after = assess(areas, after_ctx)
+    numeric = [
+        c for c in before.areas.columns
+        if c not in areas.columns and pd.api.types.is_numeric_dtype(before.areas[c])
+        and not pd.api.types.is_bool_dtype(before.areas[c])
+    ]  # fmt: skip
+    rows = []
+    for i, area_id in enumerate(areas["area_id"]):
+        for col in numeric:
+            b, a = before.areas[col].iloc[i], after.areas[col].iloc[i]
+            rows.append(
+                {
+                    "area": area_id,
+                    "indicator": col,
+                    "before": b,
+                    "after": a,
+                    "change": a - b,
+                }
+            )
+    table = pd.DataFrame(rows)
+    cols = {}
+    for col in ("score_overall", "score_diversity", "score_social_mix", "score_services", "population_est",
+                "social_income_diversity_entropy", "mix_landuse_entropy"):  # fmt: skip
+        b, a = before.areas[col].to_numpy(), after.areas[col].to_numpy()
+        cols |= {f"{col}_before": b, f"{col}_after": a, f"{col}_change": a - b}
+    out = gpd.GeoDataFrame(
+        pd.concat([areas, pd.DataFrame(cols, index=areas.index)], axis=1),
+        geometry="geometry",
+        crs=areas.crs,
+    )
+    total = sum(scn.dwellings.values())
+    target = float(ctx.config.get("social_housing_target", 0.15))
+    social = {
+        "new_dwellings": total,
+        "social_dwellings": scn.dwellings["social"],
+        "programme_social_share": scn.dwellings["social"] / total
+        if total
+        else float("nan"),
+        "target": target,
+        "gap_dwellings_to_target": target * total - scn.dwellings["social"]
+        if total
+        else float("nan"),
+        "existing_stock": "unknown: no dwellings by tenure in the data (share of the programme only)",
+    }
+    demand = _demand(scn, ctx, after_ctx, areas.iloc[:1])
+    meta = {
+        "scenario": str(scn.path), "bxlplan_version": __version__,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "assumptions": scn.assumptions + scn.used_defaults, "sources": scn.sources,
+    }  # fmt: skip
+    out.attrs["bxlplan"] = meta
+    return ScenarioResult(
+        scn, out, table, demand, social, before, after, new_fac, after_ctx
+    )
+
+
+def compare_scenarios(
+    paths: list[str | Path], ctx: Context
+) -> tuple[pd.DataFrame, list[ScenarioResult]]:
+    """Run several scenarios (variants) and put their key results side by side."""
+    if not paths:
+        raise DataError("give at least one scenario file to compare")
+    results = [run_scenario(p, ctx) for p in paths]
+    keys = []
+    for r in results:
+        pole = r.areas.iloc[0]
+        sur = r.areas.iloc[1]
+        row = {
+            "scenario": r.scenario.name, "pole": r.scenario.pole,
+            "new_dwellings": r.social_housing["new_dwellings"], "new_residents": round(r.scenario.new_residents),
+            "programme_social_share": r.social_housing["programme_social_share"],
+            "gap_to_15pct_dwellings": r.social_housing["gap_dwellings_to_target"],
+        }  # fmt: skip
+        for col in (
+            "score_overall",
+            "score_diversity",
+            "score_social_mix",
+            "score_services",
+        ):
+            row[f"pole_{col}_change"] = pole[f"{col}_change"]
+            row[f"surroundings_{col}_change"] = sur[f"{col}_change"]
+        for d in r.demand.itertuples():
+            row[f"{d.category}_balance_places"] = d.balance_places
+        keys.append(row)
+    return pd.DataFrame(keys).set_index("scenario").T, results
