@@ -31,6 +31,9 @@ run: setup
 		--out $(OUT)/neighbourhoods/map_fr.html --overwrite
 	$(BIN)/bxlplan map $(OUT)/neighbourhoods/assessment.gpkg --offline --lang nl \
 		--out $(OUT)/neighbourhoods/map_nl.html --overwrite
+	$(BIN)/bxlplan scenario run scenarios/*.yaml --data $(BXLPLAN_DATA) --out $(OUT)/scenarios --overwrite
+	$(BIN)/bxlplan scenario compare scenarios/josaphat.yaml scenarios/josaphat_more_social.yaml \
+		--data $(BXLPLAN_DATA) --out $(OUT)/scenarios --overwrite
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks examples

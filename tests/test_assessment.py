@@ -191,3 +191,23 @@ def test_example_make_map(pack, tmp_path):
         timeout=600, check=True,
     )  # fmt: skip
     assert "wrote" in run.stdout and out.stat().st_size < 3e6
+
+
+def test_cli_assess_a_pole_perimeter_from_a_scenario_file(pack, tmp_path):
+    runner = CliRunner()
+    args = [
+        "assess",
+        "--units",
+        str(ROOT / "scenarios/tour_et_taxis.yaml"),
+        "--data",
+        str(pack),
+        "--out",
+        str(tmp_path),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    back = pyogrio.read_dataframe(tmp_path / "assessment.gpkg", layer="areas")
+    assert back["area_id"].tolist() == ["tour_et_taxis"]
+    assert back.area.iloc[0] == pytest.approx(
+        np.pi * 380**2, rel=0.01
+    )  # the 380 m circle

@@ -222,7 +222,7 @@ def assess_cmd(
         str,
         typer.Option(
             "--units",
-            help="neighbourhoods | communes | zru | grid:<m> | hex:<m> | PATH",
+            help="neighbourhoods | communes | zru | grid:<m> | hex:<m> | polygons PATH | scenario.yaml",
         ),
     ] = "neighbourhoods",
     data: DataOpt = None,
@@ -270,7 +270,16 @@ def assess_cmd(
                 progress=lambda msg: bar.update(task, description=msg),
             )
             bar.update(task, description=f"assessing {units}")
-            areas = load_areas(units, folder)
+            if units.endswith(
+                (".yaml", ".yml")
+            ):  # a pole's perimeter from a scenario file
+                from .loading.load import load
+                from .scenarios.spec import perimeter_area, read_scenario
+
+                scn = read_scenario(units, region=load("region", folder))
+                areas = perimeter_area(scn, ctx.neighbourhoods)
+            else:
+                areas = load_areas(units, folder)
             result = assess(areas, ctx)
             bar.update(task, description="writing")
             written = write_assessment(

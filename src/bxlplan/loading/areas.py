@@ -96,5 +96,5 @@ def load_areas(spec: str, data: Path) -> gpd.GeoDataFrame:
         return areas
     raise DataError(
         f"unknown areas '{spec}': use neighbourhoods, communes, zru, grid:<metres>, hex:<metres> "
-        "or the path of a polygon file (.gpkg, .geojson, .shp)"
+        "the path of a polygon file (.gpkg, .geojson, .shp) or of a pole scenario (.yaml)"
     )

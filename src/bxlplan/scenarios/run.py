@@ -33,7 +33,7 @@ from .. import __version__
 from ..errors import ConfigError, DataError
 from ..loading.catalog import read_catalog_file
 from ..scoring.assess import Assessment, Context, assess, compute_access
-from .spec import TENURES, Scenario, read_scenario
+from .spec import TENURES, Scenario, perimeter_area, read_scenario
 
 __all__ = [
     "ScenarioResult",
@@ -59,19 +59,7 @@ class ScenarioResult:
 
 def perimeter_of(scn: Scenario, ctx: Context) -> shapely.Geometry:
     """The pole's perimeter (EPSG:31370)."""
-    if "_geometry" in scn.perimeter:
-        return scn.perimeter["_geometry"]
-    codes = scn.perimeter["neighbourhoods"]
-    hoods = ctx.neighbourhoods
-    unknown = sorted(set(codes) - set(hoods["code"].astype(int)))
-    if unknown:
-        raise ConfigError(
-            f"{scn.path}: perimeter neighbourhoods {unknown} are not Monitoring codes"
-        )
-    geom = shapely.union_all(hoods.loc[hoods["code"].isin(codes)].geometry.values)
-    if "buffer_m" in scn.perimeter:
-        geom = shapely.buffer(geom, scn.perimeter["buffer_m"])
-    return geom
+    return perimeter_area(scn, ctx.neighbourhoods).geometry.iloc[0]
 
 
 def _split_by_shares(

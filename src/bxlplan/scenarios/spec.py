@@ -17,7 +17,7 @@ import yaml
 from ..errors import ConfigError
 from ..loading.catalog import read_catalog_file
 
-__all__ = ["Facility", "Scenario", "read_scenario"]
+__all__ = ["Facility", "Scenario", "perimeter_area", "read_scenario"]
 
 TENURES = ("social", "moderate", "market")
 FUNCTIONS = (
@@ -398,3 +398,30 @@ def _perimeter_geometry(
         )
     perimeter["_geometry"] = geom
     return geom
+
+
+def perimeter_area(scn: Scenario, neighbourhoods: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The pole's perimeter as one area (``area_id`` = the scenario name), EPSG:31370."""
+    if "_geometry" in scn.perimeter:
+        geom = scn.perimeter["_geometry"]
+    else:
+        codes = scn.perimeter["neighbourhoods"]
+        unknown = sorted(set(codes) - set(neighbourhoods["code"].astype(int)))
+        if unknown:
+            raise ConfigError(
+                f"{scn.path}: perimeter neighbourhoods {unknown} are not Monitoring codes"
+            )
+        geom = shapely.union_all(
+            neighbourhoods.loc[neighbourhoods["code"].isin(codes)].geometry.values
+        )
+        if "buffer_m" in scn.perimeter:
+            geom = shapely.buffer(geom, scn.perimeter["buffer_m"])
+    return gpd.GeoDataFrame(
+        {
+            "area_id": [scn.name],
+            "name_fr": [scn.title.get("fr", scn.pole)],
+            "name_nl": [scn.title.get("nl", scn.pole)],
+        },
+        geometry=[geom],
+        crs=neighbourhoods.crs,
+    )
