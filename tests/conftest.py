@@ -36,14 +36,11 @@ def pack_layers(pack: Path) -> dict:
     """Layers of the pack loaded once for the whole session."""
     import bxlplan
 
-    cache: dict = {}
-
     class Layers(dict):
         def __missing__(self, name: str):
             self[name] = bxlplan.load(name, pack)
             return self[name]
 
-    del cache
     return Layers()
 
 

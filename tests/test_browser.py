@@ -23,7 +23,8 @@ EVIL = "<script>alert(1)</script>"
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        if os.environ.get("BXLPLAN_REQUIRE_PACK"):  # CI installs chromium
+        # CI (BXLPLAN_REQUIRE_PACK=1) installs chromium: there a missing browser fails
+        if os.environ.get("BXLPLAN_REQUIRE_PACK"):
             pytest.fail("chromium is required in CI (apt-get install chromium)")
         pytest.skip("chromium not installed: apt-get install chromium")
     from playwright.sync_api import sync_playwright

@@ -152,13 +152,13 @@ def prepare(
     step("loading layers")
     region, communes, hoods = get("region"), get("communes"), get("neighbourhoods")
     green = get("green_spaces")
-    surface = landuse_surface(_zoning(folder, green, report), FUNCTION_ORDER)
+    zoning = _zoning(folder, green, report)  # PRAS when fetched, else OSM land use + green
+    surface = landuse_surface(zoning, FUNCTION_ORDER)
     step("estimating population")
     cell = float(config.get("origins_cell_m", 100))
     grid = make_grid(region, cell, "square")
-    landuse = get("landuse_osm")
     grid["population"] = dasymetric_population(
-        grid, communes, get("population_communes"), landuse, report=report
+        grid, communes, get("population_communes"), zoning, report=report
     ).to_numpy()
     origins = grid.loc[grid["population"] > 0].reset_index(drop=True)
     origins["cell"] = origins.geometry.values  # kept for the shortage zones
