@@ -186,3 +186,20 @@ def test_example_compare_variants(pack, tmp_path):
     assert (tmp_path / "comparison.csv").is_file() and (
         tmp_path / "comparison_map.html"
     ).is_file()
+
+
+@pytest.mark.pack
+@pytest.mark.slow
+def test_facility_of_a_category_without_data_does_not_shift_scores(ctx, tmp_path):
+    """The pack has no childcare: a new crèche must not make the 'after' services score
+    count a category the 'before' could not (it is counted in the demand balance)."""
+    path = _scenario(
+        tmp_path,
+        "  neighbourhoods: [15]",
+        "  facilities:\n    - {category: childcare, capacity: 48}",
+    )
+    res = run_scenario(path, ctx)
+    assert np.allclose(res.areas["score_services_change"], 0.0)
+    childcare = res.demand.set_index("category").loc["childcare"]
+    assert childcare["new_places_in_programme"] == 48
+    assert "no data on existing facilities" in childcare["note"]

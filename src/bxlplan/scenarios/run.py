@@ -191,18 +191,11 @@ def apply_scenario(scn: Scenario, ctx: Context) -> tuple[Context, gpd.GeoDataFra
             for fn, g in zip(surface["function"], surface.geometry.values, strict=True)
         ]
         surface = surface.set_geometry(geoms)
-    missing = (
-        [c for c in ctx.missing if not (new_fac["category"] == c).any()]
-        if rows
-        else ctx.missing
-    )
+    # A category with no baseline data stays out of the access indicators and the
+    # services score on both sides: one new crèche must not make the "after" score count
+    # a category the "before" could not (the demand balance counts its places).
     after = replace(
-        ctx,
-        origins=origins,
-        facilities=facilities,
-        surface=surface,
-        missing=missing,
-        _access={},
+        ctx, origins=origins, facilities=facilities, surface=surface, _access={}
     )
     compute_access(after)
     return after, new_fac

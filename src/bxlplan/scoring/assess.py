@@ -152,7 +152,9 @@ def prepare(
     step("loading layers")
     region, communes, hoods = get("region"), get("communes"), get("neighbourhoods")
     green = get("green_spaces")
-    zoning = _zoning(folder, green, report)  # PRAS when fetched, else OSM land use + green
+    zoning = _zoning(
+        folder, green, report
+    )  # PRAS when fetched, else OSM land use + green
     surface = landuse_surface(zoning, FUNCTION_ORDER)
     step("estimating population")
     cell = float(config.get("origins_cell_m", 100))
