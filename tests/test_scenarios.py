@@ -203,3 +203,24 @@ def test_facility_of_a_category_without_data_does_not_shift_scores(ctx, tmp_path
     childcare = res.demand.set_index("category").loc["childcare"]
     assert childcare["new_places_in_programme"] == 48
     assert "no data on existing facilities" in childcare["note"]
+
+
+@pytest.mark.pack
+def test_cli_reports_a_bad_scenario_file_before_any_work(pack, tmp_path):
+    from typer.testing import CliRunner
+
+    from bxlplan.cli import app
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\npole: X\nperimeter:\n  neighbourhoods: [15]\nprogramme:\n  dwelings: {social: 3}\n"
+    )
+    result = CliRunner().invoke(
+        app, ["scenario", "run", str(bad), "--data", str(pack), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert (
+        "bad.yaml, line 6" in result.output
+        and "unknown key 'dwelings'" in result.output
+    )
+    assert not (tmp_path / "x").exists()

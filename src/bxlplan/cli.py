@@ -423,11 +423,17 @@ scenario_app = typer.Typer(
 app.add_typer(scenario_app, name="scenario")
 
 
-def _prepare_for_scenarios(data: Path | None):
+def _prepare_for_scenarios(data: Path | None, files: list[Path]):
+    """Validate every scenario file first (fast), then prepare the baseline once."""
     from .loading.catalog import data_dir
+    from .loading.load import load
+    from .scenarios.spec import read_scenario
     from .scoring.assess import prepare
 
     folder = data_dir(data)
+    region = load("region", folder)
+    for f in files:
+        read_scenario(f, region=region)
     with console.status("preparing the baseline (layers, population, access)..."):
         return prepare(folder)
 
@@ -448,7 +454,7 @@ def scenario_run_cmd(
     from .scenarios import run_scenario, write_scenario
 
     try:
-        ctx = _prepare_for_scenarios(data)
+        ctx = _prepare_for_scenarios(data, files)
         for f in files:
             res = run_scenario(f, ctx)
             written = write_scenario(
@@ -479,7 +485,7 @@ def scenario_compare_cmd(
     from .scenarios import compare_scenarios, write_comparison
 
     try:
-        ctx = _prepare_for_scenarios(data)
+        ctx = _prepare_for_scenarios(data, files)
         table, results = compare_scenarios(files, ctx)
         written = write_comparison(table, results, out, overwrite=overwrite, lang=lang)
     except BxlplanError as exc:
