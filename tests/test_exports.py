@@ -165,6 +165,7 @@ def test_distance_rasters_read_back(ctx, tmp_path):
         assert src.compression.name.lower() == "deflate"
         tags = src.tags()
         assert tags["category"] == "pharmacy" and tags["unit"] == "m"
+        assert tags["created_at"].startswith("20") and "pharmacy" in tags["parameters"]
         band = src.read(1)
         # a cell in the centre of Brussels: its value is the network distance from the
         # cell centre to the nearest pharmacy

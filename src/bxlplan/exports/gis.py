@@ -14,6 +14,7 @@ file without ``overwrite=True``, and leaves no partial file behind on failure.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -255,6 +256,8 @@ def write_distance_rasters(
                     category=cat, unit="m", distance_mode=ctx.network_mode,
                     threshold_m=str(ctx.categories[cat]["threshold_m"]), resolution_m=str(resolution),
                     bxlplan_version=__version__, sources=_meta_json(ctx.sources),
+                created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                parameters=_meta_json({"origins_cell_m": ctx.config.get("origins_cell_m"), "walking_thresholds_m": {c: v["threshold_m"] for c, v in ctx.categories.items()}}),
                     description=f"distance to the nearest {cat} (m); nodata outside the region",
                 )  # fmt: skip
             dst.set_band_description(1, f"distance_to_nearest_{cat}_m")
