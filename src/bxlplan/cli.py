@@ -246,6 +246,7 @@ def assess_cmd(
     ] = False,
 ) -> None:
     """Score areas on functional diversity, social mix and distance to services."""
+    import pandas as pd
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from .exports.gis import write_assessment
@@ -302,7 +303,7 @@ def assess_cmd(
             col, justify="right" if col not in ("area", "name") else "left"
         )
     ranked = result.areas.sort_values("score_overall", ascending=False)
-    shown = ranked if len(ranked) <= 12 else pd_concat_head_tail(ranked, 6)
+    shown = ranked if len(ranked) <= 12 else pd.concat([ranked.head(6), ranked.tail(6)])
     for row in shown.itertuples():
         table.add_row(
             str(row.area_id),
@@ -326,12 +327,6 @@ def assess_cmd(
         )
     for path in written:
         console.print(f"wrote {path}")
-
-
-def pd_concat_head_tail(df, n):
-    import pandas as pd
-
-    return pd.concat([df.head(n), df.tail(n)])
 
 
 def _perimeters(folder: Path) -> dict:

@@ -60,9 +60,6 @@ class Attachment:
     def __len__(self) -> int:
         return len(self.edge)
 
-    def subset(self, mask: np.ndarray) -> Attachment:
-        return Attachment(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
-
 
 class StreetGraph:
     """A walkable street graph ready for repeated distance queries.

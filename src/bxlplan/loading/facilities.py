@@ -107,10 +107,14 @@ def classify(
     return pd.concat(parts, ignore_index=True)
 
 
-def _read_source(name: str, src: dict[str, Any], data: Path, report: list[str]):
+def _read_source(
+    name: str, src: dict[str, Any], data: Path, report: list[str], given: dict[str, Any]
+):
     if "layer" in src:
         from .load import load
 
+        if src["layer"] in given:
+            return given[src["layer"]]
         try:
             return load(src["layer"], data)
         except DataError as exc:
@@ -136,8 +140,15 @@ def _boundary_points(green: gpd.GeoDataFrame, spacing: float) -> gpd.GeoDataFram
     return gpd.GeoDataFrame(out, geometry=pts, crs=green.crs)
 
 
-def load_facilities(spec: LayerSpec, data: Path) -> gpd.GeoDataFrame:
-    """Load and classify every facility source (see the module docstring)."""
+def load_facilities(
+    spec: LayerSpec, data: Path, layers: dict[str, Any] | None = None
+) -> gpd.GeoDataFrame:
+    """Load and classify every facility source (see the module docstring).
+
+    ``layers`` are catalog layers already loaded (e.g. ``green_spaces``, ``region``):
+    they are reused instead of being read again.
+    """
+    given = layers or {}
     from .load import load, provenance
 
     report: list[str] = []
@@ -149,7 +160,7 @@ def load_facilities(spec: LayerSpec, data: Path) -> gpd.GeoDataFrame:
     frames = []
     sources_used = {}
     for order, (name, src) in enumerate(spec.raw["sources"].items()):
-        gdf = _read_source(name, src, data, report)
+        gdf = _read_source(name, src, data, report, given)
         if gdf is None:
             continue
         sources_used[name] = gdf.attrs.get("bxlplan", {}).get(
@@ -210,7 +221,7 @@ def load_facilities(spec: LayerSpec, data: Path) -> gpd.GeoDataFrame:
     fac["threshold_m"] = fac["category"].map(lambda c: cats[c]["threshold_m"])
     fac["rule_text"] = fac["rule"].map(lambda r: _rule_text(rules[int(r)]))
     try:
-        region = load("region", data)
+        region = given["region"] if "region" in given else load("region", data)
         fac["in_region"] = fac.within(region.geometry.iloc[0].buffer(1.0))
     except DataError as exc:
         report.append(f"region not available, in_region unknown: {exc}")

@@ -226,46 +226,41 @@ def _demand(
 ) -> pd.DataFrame:
     """Places needed by the new residents vs the capacity within reach of the pole."""
     defaults = read_catalog_file("scenario_defaults.yaml")["demand"]
-    geom = pole.geometry.iloc[0]
+    # the pole's residential origins (once): facilities within reach are those any of
+    # them reaches within the category's threshold on the network
+    inside = np.flatnonzero(
+        shapely.within(after.origins.geometry.values, pole.geometry.iloc[0])
+    )
     rows = []
     for cat, d in defaults.items():
         children = scn.new_residents * float(d["age_share"])
         needed = children * float(d["places_per_child"])
-        thr = before.categories[cat]["threshold_m"]
-        reach = shapely.buffer(geom, 0)
         fac = after.facilities[after.facilities["category"] == cat]
-        # facilities within the threshold of the pole (network distance from its origins)
-        acc = after._access.get(cat)
-        within_ids: set[int] = set()
-        if acc is not None:
-            inside = np.flatnonzero(
-                shapely.within(after.origins.geometry.values, reach)
-            )
-            pairs = acc["pairs"]
-            within_ids = set(
-                pairs.loc[pairs["origin"].isin(inside), "facility"].tolist()
-            )
-            ids = acc["facility_ids"]
-            reached = fac[fac["facility_id"].isin(ids[list(within_ids)])]
-        else:
+        acc = after._access.get(cat)  # None for a category without baseline data
+        if acc is None:
             reached = fac.iloc[:0]
+        else:
+            pairs = acc["pairs"]
+            reached_ids = acc["facility_ids"][
+                pairs.loc[pairs["origin"].isin(inside), "facility"].unique()
+            ]
+            reached = fac[fac["facility_id"].isin(reached_ids)]
         new_cap = float(
             sum(f.capacity or 0 for f in scn.facilities if f.category == cat)
         )
-        known = reached["capacity"].notna()
-        existing = reached[
-            ~reached["facility_id"].astype(str).str.startswith("scenario:")
-        ]
+        existing = reached[reached["source"] != "scenario"]
+        existing_known = len(existing) > 0 and bool(existing["capacity"].notna().all())
+        known_cap = float(reached["capacity"].sum())  # NaN capacities skipped
+        supply = known_cap if existing_known or len(existing) == 0 else new_cap
         rows.append(
             {
-                "category": cat, "ages": d["ages"], "threshold_m": thr,
+                "category": cat, "ages": d["ages"], "threshold_m": before.categories[cat]["threshold_m"],
                 "new_children": round(children, 1), "places_needed": round(needed, 1),
                 "new_places_in_programme": new_cap,
                 "existing_facilities_within_reach": len(existing),
-                "existing_capacity_known": bool(existing["capacity"].notna().all()) and len(existing) > 0,
-                "capacity_within_reach_known": float(reached.loc[known, "capacity"].sum()),
-                "balance_places": round(float(reached.loc[known, "capacity"].sum()) - needed, 1)
-                if len(existing) == 0 or existing["capacity"].notna().all() else round(new_cap - needed, 1),
+                "existing_capacity_known": existing_known,
+                "capacity_within_reach_known": known_cap,
+                "balance_places": round(supply - needed, 1),
             }
         )  # fmt: skip
     out = pd.DataFrame(rows)

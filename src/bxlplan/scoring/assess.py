@@ -9,7 +9,7 @@ a prepared context with modified inputs.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,9 @@ from ..indicators.social import (
     weighted_quantiles,
 )
 from ..loading.areas import make_grid
-from ..loading.catalog import read_catalog_file
+from ..loading.catalog import get_spec, read_catalog_file
 from ..loading.facilities import categories as facility_categories
+from ..loading.facilities import load_facilities
 from ..loading.load import load
 from ..loading.population import dasymetric_population
 from .scores import score_table
@@ -197,7 +198,13 @@ def prepare(
         poverty = get("poverty_communes")
     except DataError:
         poverty = None
-    fac = get("facilities")
+    if "facilities" not in layers:  # reuse the green spaces and region loaded above
+        layers["facilities"] = load_facilities(
+            get_spec("facilities"),
+            folder,
+            {n: layers[n] for n in ("green_spaces", "region")},
+        )
+    fac = layers["facilities"]
     cats = facility_categories()
     missing = list(fac.attrs.get("bxlplan", {}).get("missing_categories", []))
     step("building the street graph")
@@ -269,6 +276,16 @@ def compute_access(ctx: Context, progress: Any = None) -> None:
     ctx._access = acc
 
 
+def latest_poverty_rate(poverty: pd.DataFrame) -> pd.Series:
+    """Each commune's most recent known poverty rate (years without a value skipped)."""
+    return (
+        poverty.dropna(subset=["value"])
+        .sort_values("year")
+        .groupby("code")["value"]
+        .last()
+    )
+
+
 def _poverty_segregation(
     ctx: Context, a_idx: np.ndarray, o_idx: np.ndarray, n: int
 ) -> pd.DataFrame:
@@ -283,12 +300,7 @@ def _poverty_segregation(
     out["social_poverty_information_h_across_communes"] = np.nan
     if ctx.poverty is None:
         return out
-    rate = (
-        ctx.poverty.dropna(subset=["value"])
-        .sort_values("year")
-        .groupby("code")["value"]
-        .last()
-    )
+    rate = latest_poverty_rate(ctx.poverty)
     commune = ctx.origins["commune"].to_numpy(dtype=float, na_value=np.nan)
     codes = np.array(sorted(rate.index), dtype=float)
     col = np.searchsorted(codes, commune[o_idx])
@@ -356,9 +368,6 @@ class Assessment:
     areas: gpd.GeoDataFrame
     shortage_zones: gpd.GeoDataFrame
     context: Context
-
-    def with_areas(self, areas: gpd.GeoDataFrame) -> Assessment:
-        return replace(self, areas=areas)
 
 
 def assess(
@@ -443,17 +452,12 @@ def assess(
     # H would be trivially 1); commune poverty rates do: poor = residents x rate.
     ind = ind.join(_poverty_segregation(ctx, a_idx, o_idx, n))
     if ctx.poverty is not None:
-        latest = (
-            ctx.poverty.dropna(subset=["value"])
-            .sort_values("year")
-            .groupby("code")
-            .last()
-        )
+        latest = latest_poverty_rate(ctx.poverty)
         cent = shapely.point_on_surface(areas.geometry.values)
         ai, ci = ctx.communes.sindex.query(cent, predicate="within")
         commune = pd.Series(np.nan, index=areas.index)
         commune.iloc[ai] = ctx.communes["code"].to_numpy()[ci].astype(float)
-        ind["social_poverty_rate_commune"] = commune.map(latest["value"])
+        ind["social_poverty_rate_commune"] = commune.map(latest)
     target = float(ctx.config.get("social_housing_target", 0.15))
     if dwellings is not None:
         dw = dwellings.reindex(areas["area_id"])
