@@ -163,8 +163,9 @@ def test_nearest_distances_agree_with_cityseer(pack_layers):
     node_ids = nodes_gdf.index.map(int).to_numpy()
     agree, total = 0, 0
     for cat in cats:
-        ours = graph.node_distances(
-            graph.attach(fac.loc[fac["category"] == cat].geometry)
+        ours = graph.nearest(
+            graph.attach(graph.nodes.geometry),
+            graph.attach(fac.loc[fac["category"] == cat].geometry),
         )[node_ids]
         theirs = nodes_gdf[f"cc_{cat}_nearest_max_1600"].to_numpy()
         both = np.isfinite(theirs) & (ours <= 1600)
@@ -172,3 +173,42 @@ def test_nearest_distances_agree_with_cityseer(pack_layers):
         total += int(both.sum())
     assert total > 50_000
     assert agree / total >= 0.90
+
+
+@pytest.mark.pack
+def test_compiled_search_matches_scipy_dijkstra(pack_layers):
+    """The compiled bounded search against an independent oracle on the real network:
+    full scipy Dijkstra from both ends of each facility's edge, the edge-attachment
+    formula, and the direct path for points on the same edge."""
+    from scipy.sparse.csgraph import dijkstra
+
+    graph = StreetGraph(pack_layers["streets"])
+    rng = np.random.default_rng(11)
+    xy = np.column_stack([graph.nodes.x, graph.nodes.y])
+    o_pts = shapely.points(xy[rng.choice(len(xy), 3000)] + rng.normal(0, 25, (3000, 2)))
+    f_pts = shapely.points(xy[rng.choice(len(xy), 40)] + rng.normal(0, 25, (40, 2)))
+    # a facility on an origin's own edge exercises the direct path along the edge
+    f_pts = np.concatenate([f_pts, o_pts[:1]])
+    o, f = graph.attach(o_pts), graph.attach(f_pts)
+    limit = 1200.0
+    pairs = pair_distances(graph, o, f, np.arange(len(f)), limit=limit)
+    got = pairs.set_index(["origin", "facility"])["distance"]
+
+    D = dijkstra(graph.matrix, indices=np.concatenate([f.u, f.v]))
+    k = len(f)
+    for j in range(k):
+        node = np.minimum(f.offset[j] + f.t[j] + D[j], D[k + j] + f.offset[j] + f.length[j] - f.t[j])  # fmt: skip
+        ref = o.offset + np.minimum(o.t + node[o.u], o.length - o.t + node[o.v])
+        same = o.edge == f.edge[j]
+        ref[same] = np.minimum(
+            ref[same], o.offset[same] + np.abs(o.t[same] - f.t[j]) + f.offset[j]
+        )
+        within = np.flatnonzero(ref <= limit)
+        mine = got.xs(j, level="facility") if j in got.index.get_level_values(1) else got.iloc[:0]  # fmt: skip
+        assert set(mine.index) == set(within), f"facility {j}"
+        assert mine.sort_index().to_numpy() == pytest.approx(ref[within], abs=1e-6)
+    assert len(pairs) > 1_000
+    # nearest = the minimum over facilities
+    nearest = graph.nearest(o, f)
+    best = pairs.groupby("origin")["distance"].min()
+    assert nearest[best.index] == pytest.approx(best.to_numpy(), abs=1e-6)

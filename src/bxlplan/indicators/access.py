@@ -12,10 +12,12 @@ path on the graph; two points on the same edge are also joined directly along it
 Attaching to the nearest node instead moves distances by ~40 m (median) on the Brussels
 network (ENVIRONMENT.md), which is why edges are used.
 
-* nearest distance: one multi-source Dijkstra per category from a virtual source linked
-  to every facility (scipy.sparse.csgraph);
+* nearest distance: one Dijkstra per category seeded from every facility at once;
 * counts within a threshold, gravity sums :math:`\\sum_f e^{-\\beta d}` and the
   two-step floating catchment: one Dijkstra per facility bounded by the threshold.
+
+Both run in the compiled search of :mod:`._search` (numba), which visits only the nodes
+within reach and writes (origin, facility, distance) pairs directly.
 
 Straight-line distances are available only as an explicit fallback
 (:func:`euclidean_nearest`), labelled as such by the callers.
@@ -31,10 +33,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse import coo_matrix, csr_matrix
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse import csr_matrix
 
 from ..loading.network import network_matrix, network_nodes
+from ._search import bounded_pairs
 
 __all__ = [
     "Attachment",
@@ -95,45 +97,14 @@ class StreetGraph:
             edge, self._u[edge], self._v[edge], t, self._len[edge], offset
         )
 
-    def _augmented(
-        self, att: Attachment, group: np.ndarray, n_groups: int
-    ) -> tuple[csr_matrix, int]:
-        """The graph plus one virtual node per group of attached points (a facility),
-        with one-way links to both ends of each point's edge."""
-        n = self.n_nodes
-        virt = n + group
-        w_u = np.maximum(att.offset + att.t, 1e-9)
-        w_v = np.maximum(att.offset + att.length - att.t, 1e-9)
-        # one-way links out of the virtual node: searches start there but can never
-        # pass through another facility (no teleport across a park)
-        rows = np.concatenate([virt, virt])
-        cols = np.concatenate([att.u, att.v])
-        w = np.concatenate([w_u, w_v])
-        extra = coo_matrix((w, (rows, cols)), shape=(n + n_groups, n + n_groups))
-        base = self.matrix.tocoo()
-        base = coo_matrix((base.data, (base.row, base.col)), shape=extra.shape)
-        # duplicates (two points of one facility on one edge) keep the shortest link
-        full = _min_duplicates(base, extra)
-        return full, n
-
-    def node_distances(self, facilities: Attachment) -> np.ndarray:
-        """Distance from every node to the nearest of ``facilities`` (inf if none)."""
-        if len(facilities) == 0:
-            return np.full(self.n_nodes, np.inf)
-        mat, n = self._augmented(
-            facilities, np.zeros(len(facilities), dtype=np.int64), 1
-        )
-        d = dijkstra(mat, directed=True, indices=n)
-        return d[: self.n_nodes]
-
     def nearest(self, origins: Attachment, facilities: Attachment) -> np.ndarray:
-        """Network distance from each origin to its nearest facility (m; inf if none)."""
-        d = self.node_distances(facilities)
-        out = origins.offset + np.minimum(
-            origins.t + d[origins.u], origins.length - origins.t + d[origins.v]
-        )
-        o, f, direct = _same_edge_direct(origins, facilities)
-        np.minimum.at(out, o, direct)
+        """Network distance from each origin to its nearest facility (m; inf if none):
+        one search seeded from every facility at once."""
+        out = np.full(len(origins), np.inf)
+        if len(facilities):
+            group = np.zeros(len(facilities), dtype=np.int64)
+            pairs = pair_distances(self, origins, facilities, group, limit=np.inf)
+            out[pairs["origin"].to_numpy()] = pairs["distance"].to_numpy()
         return out
 
     def to_networkx(self):
@@ -151,75 +122,11 @@ class StreetGraph:
         return G
 
 
-def _min_duplicates(a: coo_matrix, b: coo_matrix) -> csr_matrix:
-    rows = np.concatenate([a.row, b.row])
-    cols = np.concatenate([a.col, b.col])
-    data = np.concatenate([a.data, b.data])
-    key = rows.astype(np.int64) * a.shape[1] + cols
-    order = np.lexsort((data, key))
-    key, rows, cols, data = key[order], rows[order], cols[order], data[order]
-    first = np.ones(len(key), dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    return csr_matrix((data[first], (rows[first], cols[first])), shape=a.shape)
-
-
-def _same_edge_direct(
-    origins: Attachment, facilities: Attachment
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(origin, facility point, distance) for pairs on the same edge, joined directly
-    along it: off_o + |t_o - t_f| + off_f."""
-    if len(origins) == 0 or len(facilities) == 0:
-        empty = np.array([], dtype=np.int64)
-        return empty, empty, np.array([], dtype=float)
-    fo = pd.DataFrame({"edge": facilities.edge, "f": np.arange(len(facilities))})
-    oo = pd.DataFrame({"edge": origins.edge, "o": np.arange(len(origins))})
-    m = oo.merge(fo, on="edge")
-    o, f = m["o"].to_numpy(), m["f"].to_numpy()
-    direct = (
-        origins.offset[o]
-        + np.abs(origins.t[o] - facilities.t[f])
-        + facilities.offset[f]
-    )
-    return o, f, direct
-
-
-def _expand(
-    D: np.ndarray,
-    idx: np.ndarray,
-    origins: Attachment,
-    limit: float,
-    ptr_u: np.ndarray,
-    by_u: np.ndarray,
-    ptr_v: np.ndarray,
-    by_v: np.ndarray,
-    cost_u: np.ndarray,
-    cost_v: np.ndarray,
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(origin, facility, distance) arrays within ``limit`` from one chunk of searches."""
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    # only the nodes each search reached (a few hundred of ~20k): sparse expansion.
-    # Each origin is emitted once: from its u side with the shorter of both ends,
-    # or from its v side when u was not reached - no sort or de-duplication needed.
-    row, node = np.nonzero(np.isfinite(D))
-    for ptr, order, side in ((ptr_u, by_u, "u"), (ptr_v, by_v, "v")):
-        cnt = ptr[node + 1] - ptr[node]
-        total = int(cnt.sum())
-        if total == 0:
-            continue
-        offsets = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        o = order[np.repeat(ptr[node], cnt) + offsets]
-        r = np.repeat(row, cnt)
-        if side == "u":
-            d = np.minimum(
-                D[r, origins.u[o]] + cost_u[o], D[r, origins.v[o]] + cost_v[o]
-            )
-        else:
-            first = ~np.isfinite(D[r, origins.u[o]])
-            r, o = r[first], o[first]
-            d = D[r, origins.v[o]] + cost_v[o]
-        keep = d <= limit
-        parts.append((o[keep], idx[r[keep]], d[keep]))
-    return parts
+def _index_by(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR-like index: the positions whose key is ``x`` are ``by[ptr[x]:ptr[x + 1]]``."""
+    by = np.argsort(keys, kind="stable")
+    ptr = np.searchsorted(keys[by], np.arange(n + 1))
+    return ptr, by
 
 
 def pair_distances(
@@ -228,9 +135,12 @@ def pair_distances(
     facilities: Attachment,
     facility_group: np.ndarray,
     limit: float,
-    chunk: int = 256,
+    chunk: int = 64,
 ) -> pd.DataFrame:
     """Every (origin, facility) pair within ``limit`` metres on the network.
+
+    One Dijkstra per facility, bounded by ``limit``, compiled with numba
+    (:func:`._search.bounded_pairs`); chunks of facilities run on a thread per core.
 
     Parameters
     ----------
@@ -248,60 +158,38 @@ def pair_distances(
     groups, group = np.unique(facility_group, return_inverse=True)
     n_groups = len(groups)
     if n_groups == 0 or len(origins) == 0:
-        return pd.DataFrame({"origin": [], "facility": [], "distance": []})
-    mat, n = graph._augmented(facilities, group, n_groups)
-    # node -> origins whose edge starts (u) or ends (v) there, as CSR-like indexes
-    cost_u = origins.offset + origins.t  # from node u to the origin
-    cost_v = origins.offset + origins.length - origins.t
-    by_u = np.argsort(origins.u, kind="stable")
-    by_v = np.argsort(origins.v, kind="stable")
-    ptr_u = np.searchsorted(origins.u[by_u], np.arange(n + 1))
-    ptr_v = np.searchsorted(origins.v[by_v], np.arange(n + 1))
+        return pd.DataFrame(
+            {
+                "origin": np.array([], dtype=np.int64),
+                "facility": np.array([], dtype=groups.dtype),
+                "distance": np.array([], dtype=float),
+            }
+        )
+    n = graph.n_nodes
+    mat = graph.matrix
+    g_ptr, g_by = _index_by(group, n_groups)
+    f_cost_u = facilities.offset + facilities.t
+    f_cost_v = facilities.offset + facilities.length - facilities.t
+    ptr_u, by_u = _index_by(origins.u, n)
+    ptr_v, by_v = _index_by(origins.v, n)
+    ptr_e, by_e = _index_by(origins.edge, len(graph.edges))
 
-    def search(start: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        idx = np.arange(start, min(start + chunk, n_groups))
-        D = dijkstra(mat, directed=True, indices=n + idx, limit=limit)[:, :n]
-        return _expand(D, idx, origins, limit, ptr_u, by_u, ptr_v, by_v, cost_u, cost_v)
+    def search(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return bounded_pairs(
+            mat.indptr.astype(np.int64), mat.indices.astype(np.int64), mat.data,
+            np.arange(start, min(start + chunk, n_groups)), g_ptr,
+            facilities.u[g_by], facilities.v[g_by], f_cost_u[g_by], f_cost_v[g_by],
+            facilities.edge[g_by], facilities.t[g_by], facilities.offset[g_by],
+            ptr_u, by_u, ptr_v, by_v,
+            origins.offset + origins.t, origins.offset + origins.length - origins.t,
+            ptr_e, by_e, origins.t, origins.offset, float(limit),
+        )  # fmt: skip
 
-    # scipy and numpy release the GIL for part of the work: two threads on two cores.
-    # Tried and dropped: forked worker processes (no faster: forking the process per
-    # category and pickling millions of pairs back cost what the second core saved).
+    # the compiled search releases the GIL: one thread per core
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        parts = [
-            part
-            for chunk_parts in pool.map(search, range(0, n_groups, chunk))
-            for part in chunk_parts
-        ]
-    if parts:
-        o_all, f_all, d_all = (np.concatenate(x) for x in zip(*parts, strict=True))
-    else:
-        o_all, f_all, d_all = (
-            np.array([], dtype=np.int64),
-            np.array([], dtype=np.int64),
-            np.array([]),
-        )
-    pairs = pd.DataFrame({"origin": o_all, "facility": f_all, "distance": d_all})
-    # Two points on one edge: any path leaving the edge comes back through u or v, so
-    # the direct path along the edge is the shortest - it replaces the computed one.
-    o, f, direct = _same_edge_direct(origins, facilities)
-    if len(o):
-        same = pd.DataFrame({"origin": o, "facility": group[f], "distance": direct})
-        same = same.groupby(["origin", "facility"], as_index=False)["distance"].min()
-        same = same[same["distance"] <= limit]
-        n_orig = np.int64(len(origins))
-        # only origins on an edge that holds a facility can be affected: match those rows
-        on_shared_edge = np.zeros(len(origins), dtype=bool)
-        on_shared_edge[o] = True
-        rows = np.flatnonzero(on_shared_edge[o_all])
-        key_rows = f_all[rows].astype(np.int64) * n_orig + o_all[rows]
-        key_same = (
-            same["facility"].to_numpy(np.int64) * n_orig + same["origin"].to_numpy()
-        )
-        drop = np.zeros(len(o_all), dtype=bool)
-        drop[rows[np.isin(key_rows, key_same)]] = True
-        pairs = pd.concat([pairs[~drop], same], ignore_index=True)
-    pairs["facility"] = groups[pairs["facility"].to_numpy()]
-    return pairs
+        parts = list(pool.map(search, range(0, n_groups, chunk)))
+    o_all, g_all, d_all = (np.concatenate(x) for x in zip(*parts, strict=True))
+    return pd.DataFrame({"origin": o_all, "facility": groups[g_all], "distance": d_all})
 
 
 def counts_within(

@@ -1,0 +1,201 @@
+"""Compiled bounded network searches (numba): the inner loop of :mod:`.access`.
+
+One Dijkstra per facility, stopped at the distance limit, that visits only the few
+hundred nodes it reaches and writes (origin, facility, distance) pairs directly. Scipy's
+``dijkstra(indices=..., limit=...)`` returns a dense row of all ~20k nodes per search
+and holds the GIL; expanding those rows to origins took more time than the searches.
+Here the scratch arrays are reset through the list of touched entries, and the function
+releases the GIL (``nogil``) so that threads run searches on every core.
+
+Distances follow :mod:`.access`: a point attached to an edge reaches its two end nodes
+at ``offset + t`` and ``offset + length - t``; two points on the same edge are also
+joined directly along it (``off_a + |t_a - t_b| + off_b``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _push(heap_d, heap_n, size, d, node):
+    i = size
+    heap_d[i] = d
+    heap_n[i] = node
+    while i > 0:
+        parent = (i - 1) >> 1
+        if heap_d[parent] <= d:
+            break
+        heap_d[i] = heap_d[parent]
+        heap_n[i] = heap_n[parent]
+        i = parent
+    heap_d[i] = d
+    heap_n[i] = node
+    return size + 1
+
+
+@njit(cache=True, nogil=True)
+def _pop(heap_d, heap_n, size):
+    d = heap_d[0]
+    node = heap_n[0]
+    size -= 1
+    last_d = heap_d[size]
+    last_n = heap_n[size]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap_d[child + 1] < heap_d[child]:
+            child += 1
+        if heap_d[child] >= last_d:
+            break
+        heap_d[i] = heap_d[child]
+        heap_n[i] = heap_n[child]
+        i = child
+    if size > 0:
+        heap_d[i] = last_d
+        heap_n[i] = last_n
+    return d, node, size
+
+
+@njit(cache=True, nogil=True)
+def bounded_pairs(
+    indptr,
+    indices,
+    weights,
+    groups,
+    group_ptr,
+    f_u,
+    f_v,
+    f_cost_u,
+    f_cost_v,
+    f_edge,
+    f_t,
+    f_off,
+    o_ptr_u,
+    o_by_u,
+    o_ptr_v,
+    o_by_v,
+    o_cost_u,
+    o_cost_v,
+    o_ptr_edge,
+    o_by_edge,
+    o_t,
+    o_off,
+    limit,
+):
+    """(origin, group, distance) for every origin within ``limit`` of each group.
+
+    Parameters
+    ----------
+    indptr, indices, weights
+        Symmetric CSR street graph (node ids ``0..n-1``).
+    groups
+        Group ids to search from (a facility may be several attached points).
+    group_ptr, f_*
+        Attached facility points sorted by group; points of group ``g`` are
+        ``group_ptr[g]:group_ptr[g + 1]``. ``f_cost_u``/``f_cost_v``: distance from the
+        point to the ``u``/``v`` end of its edge.
+    o_ptr_u, o_by_u, o_ptr_v, o_by_v, o_ptr_edge, o_by_edge
+        Origins indexed by the ``u`` node, ``v`` node and edge they are attached to
+        (CSR-like: the origins at node ``x`` are ``o_by_u[o_ptr_u[x]:o_ptr_u[x + 1]]``).
+    o_cost_u, o_cost_v, o_t, o_off
+        Origin distances to the ends of their edge, position along it and offset.
+    limit
+        Largest distance kept; searches stop there.
+    """
+    n = len(indptr) - 1
+    n_orig = len(o_cost_u)
+    dist = np.full(n, np.inf)
+    touched = np.empty(n, dtype=np.int64)
+    best = np.full(n_orig, np.inf)
+    o_touched = np.empty(n_orig, dtype=np.int64)
+    cap_heap = len(indices) + 2 * (np.max(np.diff(group_ptr)) if len(groups) else 0) + 1
+    heap_d = np.empty(cap_heap)
+    heap_n = np.empty(cap_heap, dtype=np.int64)
+    cap = 1 << 16
+    out_o = np.empty(cap, dtype=np.int64)
+    out_g = np.empty(cap, dtype=np.int64)
+    out_d = np.empty(cap)
+    n_out = 0
+    for g in groups:
+        n_touched = 0
+        size = 0
+        # seeds: both ends of each point's edge
+        for p in range(group_ptr[g], group_ptr[g + 1]):
+            for end in range(2):
+                node = f_u[p] if end == 0 else f_v[p]
+                c = f_cost_u[p] if end == 0 else f_cost_v[p]
+                if c <= limit and c < dist[node]:
+                    if dist[node] == np.inf:
+                        touched[n_touched] = node
+                        n_touched += 1
+                    dist[node] = c
+                    size = _push(heap_d, heap_n, size, c, node)
+        while size > 0:
+            d, x, size = _pop(heap_d, heap_n, size)
+            if d > dist[x]:
+                continue  # stale entry
+            for k in range(indptr[x], indptr[x + 1]):
+                y = indices[k]
+                nd = d + weights[k]
+                if nd <= limit and nd < dist[y]:
+                    if dist[y] == np.inf:
+                        touched[n_touched] = y
+                        n_touched += 1
+                    dist[y] = nd
+                    size = _push(heap_d, heap_n, size, nd, y)
+        # reached nodes -> the origins on their edges
+        n_ot = 0
+        for i in range(n_touched):
+            x = touched[i]
+            dx = dist[x]
+            for j in range(o_ptr_u[x], o_ptr_u[x + 1]):
+                o = o_by_u[j]
+                c = dx + o_cost_u[o]
+                if c < best[o]:
+                    if best[o] == np.inf:
+                        o_touched[n_ot] = o
+                        n_ot += 1
+                    best[o] = c
+            for j in range(o_ptr_v[x], o_ptr_v[x + 1]):
+                o = o_by_v[j]
+                c = dx + o_cost_v[o]
+                if c < best[o]:
+                    if best[o] == np.inf:
+                        o_touched[n_ot] = o
+                        n_ot += 1
+                    best[o] = c
+            dist[x] = np.inf
+        # origins on the same edge as a point of the group: directly along the edge
+        for p in range(group_ptr[g], group_ptr[g + 1]):
+            e = f_edge[p]
+            for j in range(o_ptr_edge[e], o_ptr_edge[e + 1]):
+                o = o_by_edge[j]
+                c = o_off[o] + abs(o_t[o] - f_t[p]) + f_off[p]
+                if c < best[o]:
+                    if best[o] == np.inf:
+                        o_touched[n_ot] = o
+                        n_ot += 1
+                    best[o] = c
+        if n_out + n_ot > cap:
+            while n_out + n_ot > cap:
+                cap *= 2
+            new_o = np.empty(cap, dtype=np.int64)
+            new_g = np.empty(cap, dtype=np.int64)
+            new_d = np.empty(cap)
+            new_o[:n_out] = out_o[:n_out]
+            new_g[:n_out] = out_g[:n_out]
+            new_d[:n_out] = out_d[:n_out]
+            out_o, out_g, out_d = new_o, new_g, new_d
+        for i in range(n_ot):
+            o = o_touched[i]
+            if best[o] <= limit:
+                out_o[n_out] = o
+                out_g[n_out] = g
+                out_d[n_out] = best[o]
+                n_out += 1
+            best[o] = np.inf
+    return out_o[:n_out].copy(), out_g[:n_out].copy(), out_d[:n_out].copy()
