@@ -89,6 +89,27 @@ def test_adding_a_facility_never_increases_distances(corridor):
     assert (d2 <= d1 + 1e-9).all()
 
 
+def test_permuting_origins_and_facilities_changes_nothing(corridor):
+    rng = np.random.default_rng(7)
+    o = pts(*rng.uniform(-20, 120, size=(60, 2)))
+    f = pts(*rng.uniform(-20, 120, size=(8, 2)))
+    ids = np.arange(8) + 100
+    pairs = pair_distances(corridor, corridor.attach(o), corridor.attach(f), ids, 120)
+    po, pf = rng.permutation(60), rng.permutation(8)
+    shuffled = pair_distances(
+        corridor, corridor.attach(o[po]), corridor.attach(f[pf]), ids[pf], 120
+    )
+    shuffled["origin"] = po[shuffled["origin"].to_numpy()]
+    key = ["origin", "facility"]
+    a = pairs.sort_values(key).reset_index(drop=True)
+    b = shuffled.sort_values(key).reset_index(drop=True)
+    assert len(a) > 20
+    pd.testing.assert_frame_equal(a, b)
+    near = corridor.nearest(corridor.attach(o), corridor.attach(f))
+    near_shuffled = corridor.nearest(corridor.attach(o[po]), corridor.attach(f[pf]))
+    assert near_shuffled == pytest.approx(near[po])
+
+
 def test_network_distance_is_at_least_straight_line(corridor):
     rng = np.random.default_rng(3)
     o = pts(*rng.uniform(0, 100, size=(40, 2)))
