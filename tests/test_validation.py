@@ -181,3 +181,12 @@ def test_user_polygons(tmp_path, tiny_units):
     with pytest.raises(DataError, match="must be polygons"):
         bxlplan.load_polygons(_write_units(tmp_path, pts, "pts.gpkg"))
     assert square(0, 0, 1).area == 1
+
+
+def test_unknown_area_spec_names_the_choices(tmp_path):
+    from bxlplan.loading.areas import load_areas
+
+    with pytest.raises(DataError, match=r"unknown areas 'wards'.*cru, cqd"):
+        load_areas("wards", tmp_path)
+    with pytest.raises(DataError, match="grid size must be a number of metres"):
+        load_areas("grid:fine", tmp_path)

@@ -222,7 +222,7 @@ def assess_cmd(
         str,
         typer.Option(
             "--units",
-            help="neighbourhoods | communes | zru | grid:<m> | hex:<m> | polygons PATH | scenario.yaml",
+            help="neighbourhoods | communes | zru | cru | cqd | grid:<m> | hex:<m> | polygons PATH | scenario.yaml",
         ),
     ] = "neighbourhoods",
     data: DataOpt = None,

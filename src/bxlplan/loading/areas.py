@@ -62,9 +62,9 @@ def make_grid(
 
 
 def load_areas(spec: str, data: Path) -> gpd.GeoDataFrame:
-    """Areas from a spec: ``neighbourhoods``, ``communes``, ``zru``, ``grid:<metres>``,
-    ``hex:<metres>`` or a path to a polygon file. Returns ``area_id``, ``name_fr``,
-    ``name_nl`` and the geometry (EPSG:31370)."""
+    """Areas from a spec: ``neighbourhoods``, ``communes``, ``zru``, ``cru``, ``cqd``,
+    ``grid:<metres>``, ``hex:<metres>`` or a path to a polygon file. Returns
+    ``area_id``, ``name_fr``, ``name_nl`` and the geometry (EPSG:31370)."""
     if spec in ("neighbourhoods", "communes", "zru", "cru", "cqd"):
         units = load(spec, data)
         out = units.copy()
@@ -95,6 +95,8 @@ def load_areas(spec: str, data: Path) -> gpd.GeoDataFrame:
                 areas[col] = areas.get("name", areas["area_id"])
         return areas
     raise DataError(
-        f"unknown areas '{spec}': use neighbourhoods, communes, zru, grid:<metres>, hex:<metres> "
-        "the path of a polygon file (.gpkg, .geojson, .shp) or of a pole scenario (.yaml)"
+        f"unknown areas '{spec}': use neighbourhoods, communes, zru, cru, cqd, "
+        "grid:<metres>, hex:<metres> or the path of a polygon file (.gpkg, .geojson, "
+        ".shp); for a pole's perimeter use scenarios.spec.perimeter_area (or a scenario "
+        ".yaml on the command line)"
     )
