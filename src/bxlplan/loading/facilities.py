@@ -222,7 +222,9 @@ def load_facilities(
     fac["rule_text"] = fac["rule"].map(lambda r: _rule_text(rules[int(r)]))
     try:
         region = given["region"] if "region" in given else load("region", data)
-        fac["in_region"] = fac.within(region.geometry.iloc[0].buffer(1.0))
+        outline = region.geometry.iloc[0].buffer(1.0)
+        shapely.prepare(outline)  # thousands of points against one complex polygon
+        fac["in_region"] = shapely.contains(outline, np.asarray(fac.geometry.values))
     except DataError as exc:
         report.append(f"region not available, in_region unknown: {exc}")
         fac["in_region"] = pd.NA
