@@ -61,6 +61,17 @@ def _pop(heap_d, heap_n, size):
 
 
 @njit(cache=True, nogil=True)
+def _lower(values, touched, n_touched, i, value):
+    """Lower ``values[i]`` to ``value``; the first time, record ``i`` in ``touched``
+    (the entries to reset after the search). Returns the new ``n_touched``."""
+    if values[i] == np.inf:
+        touched[n_touched] = i
+        n_touched += 1
+    values[i] = value
+    return n_touched
+
+
+@njit(cache=True, nogil=True)
 def bounded_pairs(
     indptr,
     indices,
@@ -129,10 +140,7 @@ def bounded_pairs(
                 node = f_u[p] if end == 0 else f_v[p]
                 c = f_cost_u[p] if end == 0 else f_cost_v[p]
                 if c <= limit and c < dist[node]:
-                    if dist[node] == np.inf:
-                        touched[n_touched] = node
-                        n_touched += 1
-                    dist[node] = c
+                    n_touched = _lower(dist, touched, n_touched, node, c)
                     size = _push(heap_d, heap_n, size, c, node)
         while size > 0:
             d, x, size = _pop(heap_d, heap_n, size)
@@ -142,10 +150,7 @@ def bounded_pairs(
                 y = indices[k]
                 nd = d + weights[k]
                 if nd <= limit and nd < dist[y]:
-                    if dist[y] == np.inf:
-                        touched[n_touched] = y
-                        n_touched += 1
-                    dist[y] = nd
+                    n_touched = _lower(dist, touched, n_touched, y, nd)
                     size = _push(heap_d, heap_n, size, nd, y)
         # reached nodes -> the origins on their edges
         n_ot = 0
@@ -156,18 +161,12 @@ def bounded_pairs(
                 o = o_by_u[j]
                 c = dx + o_cost_u[o]
                 if c < best[o]:
-                    if best[o] == np.inf:
-                        o_touched[n_ot] = o
-                        n_ot += 1
-                    best[o] = c
+                    n_ot = _lower(best, o_touched, n_ot, o, c)
             for j in range(o_ptr_v[x], o_ptr_v[x + 1]):
                 o = o_by_v[j]
                 c = dx + o_cost_v[o]
                 if c < best[o]:
-                    if best[o] == np.inf:
-                        o_touched[n_ot] = o
-                        n_ot += 1
-                    best[o] = c
+                    n_ot = _lower(best, o_touched, n_ot, o, c)
             dist[x] = np.inf
         # origins on the same edge as a point of the group: directly along the edge
         for p in range(group_ptr[g], group_ptr[g + 1]):
@@ -176,10 +175,7 @@ def bounded_pairs(
                 o = o_by_edge[j]
                 c = o_off[o] + abs(o_t[o] - f_t[p]) + f_off[p]
                 if c < best[o]:
-                    if best[o] == np.inf:
-                        o_touched[n_ot] = o
-                        n_ot += 1
-                    best[o] = c
+                    n_ot = _lower(best, o_touched, n_ot, o, c)
         if n_out + n_ot > cap:
             while n_out + n_ot > cap:
                 cap *= 2
