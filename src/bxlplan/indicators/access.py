@@ -168,25 +168,26 @@ def pair_distances(
     n = graph.n_nodes
     mat = graph.matrix
     g_ptr, g_by = _index_by(group, n_groups)
-    f_cost_u = facilities.offset + facilities.t
-    f_cost_v = facilities.offset + facilities.length - facilities.t
-    ptr_u, by_u = _index_by(origins.u, n)
-    ptr_v, by_v = _index_by(origins.v, n)
-    ptr_e, by_e = _index_by(origins.edge, len(graph.edges))
+    f = facilities
+    graph_args = (mat.indptr.astype(np.int64), mat.indices.astype(np.int64), mat.data)
+    facility_args = (
+        g_ptr, f.u[g_by], f.v[g_by], (f.offset + f.t)[g_by],
+        (f.offset + f.length - f.t)[g_by], f.edge[g_by], f.t[g_by], f.offset[g_by],
+    )  # fmt: skip
+    origin_args = (
+        *_index_by(origins.u, n), *_index_by(origins.v, n),
+        origins.offset + origins.t, origins.offset + origins.length - origins.t,
+        *_index_by(origins.edge, len(graph.edges)), origins.t, origins.offset,
+    )  # fmt: skip
 
     def search(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        chunk_groups = np.arange(start, min(start + chunk, n_groups))
         return bounded_pairs(
-            mat.indptr.astype(np.int64), mat.indices.astype(np.int64), mat.data,
-            np.arange(start, min(start + chunk, n_groups)), g_ptr,
-            facilities.u[g_by], facilities.v[g_by], f_cost_u[g_by], f_cost_v[g_by],
-            facilities.edge[g_by], facilities.t[g_by], facilities.offset[g_by],
-            ptr_u, by_u, ptr_v, by_v,
-            origins.offset + origins.t, origins.offset + origins.length - origins.t,
-            ptr_e, by_e, origins.t, origins.offset, float(limit),
-        )  # fmt: skip
+            *graph_args, chunk_groups, *facility_args, *origin_args, float(limit)
+        )
 
     # the compiled search releases the GIL: one thread per core
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         parts = list(pool.map(search, range(0, n_groups, chunk)))
     o_all, g_all, d_all = (np.concatenate(x) for x in zip(*parts, strict=True))
     return pd.DataFrame({"origin": o_all, "facility": groups[g_all], "distance": d_all})
