@@ -4,22 +4,67 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
 from .errors import BxlplanError
 
+_state = {"verbose": False}
+
+
+class _Group(TyperGroup):
+    """The command group: every error ends in one located message and exit code 2.
+
+    A :class:`BxlplanError` already names the file, layer, field or row; anything else
+    is a bug and says so. ``-v`` adds the traceback for debugging.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except BxlplanError as exc:
+            _report(exc, "error:", str(exc))
+        except OSError as exc:  # a disk full, a permission refused: say where
+            where = f": {exc.filename}" if exc.filename else ""
+            _report(exc, "error:", f"{exc.strerror or exc}{where}")
+        except Exception as exc:
+            _report(
+                exc,
+                "internal error:",
+                f"{type(exc).__name__}: {exc}. This is a bug in bxlplan: run again "
+                "with -v and report the traceback.",
+            )
+
+
+def _report(exc: BaseException, label: str, message: str) -> NoReturn:
+    # the message quotes data (paths, names): printed as text, never as rich markup
+    err.print(f"[bold red]{label}[/] {escape(message)}", highlight=False)
+    if _state["verbose"]:
+        err.print(
+            "".join(traceback.format_exception(exc)), highlight=False, markup=False
+        )
+    raise typer.Exit(2)
+
+
 app = typer.Typer(
+    cls=_Group,
     help="bxlplan: load Brussels layers, score areas, model pole scenarios, export maps.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(highlight=False)
 err = Console(stderr=True, soft_wrap=True)  # never break paths in error messages
 
 DataOpt = Annotated[
@@ -30,13 +75,13 @@ DataOpt = Annotated[
 ]
 
 
-def _fail(exc: BxlplanError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False)
-    raise typer.Exit(2)
-
-
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def main(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="More detail; tracebacks on errors.")
+    ] = False,
+) -> None:
+    _state["verbose"] = verbose
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
 
 
@@ -46,11 +91,8 @@ def layers_cmd(data: DataOpt = None) -> None:
     from .loading.catalog import data_dir
     from .loading.check import list_layers
 
-    try:
-        folder = data_dir(data) if data is not None or _env_data() else None
-        df = list_layers(folder)
-    except BxlplanError as exc:
-        _fail(exc)
+    folder = data_dir(data) if data is not None or _env_data() else None
+    df = list_layers(folder)
     table = Table(title=f"bxlplan layers ({folder or 'no data folder'})")
     for col in (
         "layer",
@@ -72,7 +114,7 @@ def layers_cmd(data: DataOpt = None) -> None:
             ""
             if row.features is None or row.features != row.features
             else f"{int(row.features):,}",
-            row.source,
+            Text(row.source),
             str(row.official),
             row.licence,
         )
@@ -97,12 +139,9 @@ def check_cmd(
     from .loading.catalog import data_dir
     from .loading.check import check_data
 
-    try:
-        folder = data_dir(data)
-        with console.status("checking layers..."):
-            results = check_data(folder)
-    except BxlplanError as exc:
-        _fail(exc)
+    folder = data_dir(data)
+    with console.status("checking layers..."):
+        results = check_data(folder)
     colours = {"ok": "green", "warning": "yellow", "missing": "yellow", "broken": "red"}
     table = Table(title=f"bxlplan check {folder}")
     for col in ("layer", "required", "status", "features", "notes"):
@@ -114,7 +153,7 @@ def check_cmd(
             "yes" if r.required else "",
             f"[{colours[r.status]}]{status}[/]",
             "" if r.features is None else f"{r.features:,}",
-            "\n".join(r.messages),
+            Text("\n".join(r.messages)),  # messages quote data: text, not markup
         )
     console.print(table)
     summary = next(
@@ -134,7 +173,7 @@ def check_cmd(
                     "partial": "[yellow]partial[/]",
                 }.get(row.status, "ok"),
             )
-        console.print(ftable)
+        console.print(ftable, markup=False)
     if out is not None:
         from ._io import atomic_write
 
@@ -152,7 +191,7 @@ def check_cmd(
                 Path(out) / "facilities_per_category.csv",
                 summary.to_csv(index=False).encode(),
             )
-        console.print(f"report written to {out}")
+        console.print(f"report written to {out}", markup=False)
     failed = [r.layer for r in results if r.failed]
     if failed:
         err.print(
@@ -184,10 +223,7 @@ def fetch_cmd(
     from .loading.catalog import data_dir
     from .loading.fetch import fetch
 
-    try:
-        folder = data_dir(data) if data is not None else data_dir()
-    except BxlplanError as exc:
-        _fail(exc)
+    folder = data_dir(data) if data is not None else data_dir()
     failed = False
     names = layers or None
     from .loading.catalog import catalog
@@ -203,15 +239,20 @@ def fetch_cmd(
                 retries=retries,
             )
         except BxlplanError as exc:
-            err.print(f"[red]{name}: {exc}[/]", highlight=False)
+            err.print(f"[red]{escape(name)}: {escape(str(exc))}[/]", highlight=False)
             failed = True
             continue
         if res.status == "fetched":
-            console.print(f"{name}: {res.features} feature(s) -> {res.path}")
+            console.print(
+                f"{name}: {res.features} feature(s) -> {res.path}", markup=False
+            )
         elif res.status == "present":
-            console.print(f"{name}: already present ({res.path}); --force to refresh")
+            console.print(
+                f"{name}: already present ({res.path}); --force to refresh",
+                markup=False,
+            )
         else:
-            console.print(f"{name}: no official service in the catalog")
+            console.print(f"{name}: no official service in the catalog", markup=False)
     if failed:
         raise typer.Exit(1)
 
@@ -255,40 +296,35 @@ def assess_cmd(
     from .scoring.assess import assess, prepare, scoring_config
 
     formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
-    try:
-        folder = data_dir(data)
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=err,
-        ) as bar:
-            task = bar.add_task("preparing", total=None)
-            ctx = prepare(
-                folder,
-                config=scoring_config(scoring),
-                network=not euclidean,
-                progress=lambda msg: bar.update(task, description=msg),
-            )
-            bar.update(task, description=f"assessing {units}")
-            if units.endswith(
-                (".yaml", ".yml")
-            ):  # a pole's perimeter from a scenario file
-                from .loading.load import load
-                from .scenarios.spec import perimeter_area, read_scenario
+    folder = data_dir(data)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+    ) as bar:
+        task = bar.add_task("preparing", total=None)
+        ctx = prepare(
+            folder,
+            config=scoring_config(scoring),
+            network=not euclidean,
+            progress=lambda msg: bar.update(task, description=msg),
+        )
+        bar.update(task, description=f"assessing {units}")
+        if units.endswith((".yaml", ".yml")):  # a pole's perimeter from a scenario file
+            from .loading.load import load
+            from .scenarios.spec import perimeter_area, read_scenario
 
-                scn = read_scenario(units, region=load("region", folder))
-                areas = perimeter_area(scn, ctx.neighbourhoods)
-            else:
-                areas = load_areas(units, folder)
-            result = assess(areas, ctx)
-            bar.update(task, description="writing")
-            written = write_assessment(
-                result, out, formats, overwrite=overwrite,
-                perimeters=_perimeters(folder), raster_resolution=resolution,
-            )  # fmt: skip
-    except BxlplanError as exc:
-        _fail(exc)
+            scn = read_scenario(units, region=load("region", folder))
+            areas = perimeter_area(scn, ctx.neighbourhoods)
+        else:
+            areas = load_areas(units, folder)
+        result = assess(areas, ctx)
+        bar.update(task, description="writing")
+        written = write_assessment(
+            result, out, formats, overwrite=overwrite,
+            perimeters=_perimeters(folder), raster_resolution=resolution,
+        )  # fmt: skip
     table = Table(title=f"Assessment of {units} ({len(result.areas)} areas)")
     for col in (
         "area",
@@ -306,8 +342,8 @@ def assess_cmd(
     shown = ranked if len(ranked) <= 12 else pd.concat([ranked.head(6), ranked.tail(6)])
     for row in shown.itertuples():
         table.add_row(
-            str(row.area_id),
-            str(row.name_fr),
+            Text(str(row.area_id)),
+            Text(str(row.name_fr)),
             f"{row.population_est:,.0f}",
             *(
                 f"{v:.0f}" if v == v else "n/a"
@@ -326,7 +362,7 @@ def assess_cmd(
             f"[yellow]no data for: {', '.join(missing)} (left out of the services score)[/]"
         )
     for path in written:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", markup=False)
 
 
 def _perimeters(folder: Path) -> dict:
@@ -370,46 +406,41 @@ def map_cmd(
     from .exports.maps import make_map, save_map
     from .loading.readers import read_vector
 
-    try:
-        if not assessment.is_file():
-            raise BxlplanError(
-                f"{assessment} does not exist: run `bxlplan assess` first"
-            )
-        import pyogrio
+    if not assessment.is_file():
+        raise BxlplanError(f"{assessment} does not exist: run `bxlplan assess` first")
+    import pyogrio
 
-        layers = [name for name, _ in pyogrio.list_layers(assessment)]
-        if "areas" not in layers:
-            raise BxlplanError(
-                f"{assessment} has no 'areas' layer: is it an assessment.gpkg?"
-            )
-        areas = read_vector(assessment, layer="areas")
-        shortage = [
-            read_vector(assessment, layer=n).assign(category=n[len("shortage_") :])
-            for n in layers
-            if n.startswith("shortage_")
-        ]
-        import pandas as pd
-
-        zones = pd.concat(shortage, ignore_index=True) if shortage else None
-        facilities = (
-            read_vector(assessment, layer="facilities")
-            if "facilities" in layers
-            else None
+    layers = [name for name, _ in pyogrio.list_layers(assessment)]
+    if "areas" not in layers:
+        raise BxlplanError(
+            f"{assessment} has no 'areas' layer: is it an assessment.gpkg?"
         )
-        perimeters = {
-            n[len("perimeter_") :]: read_vector(assessment, layer=n)
-            for n in layers
-            if n.startswith("perimeter_")
-        }
-        m = make_map(
-            areas, indicator, shortage=zones, facilities=facilities, perimeters=perimeters,
-            lang=lang, offline=offline, scheme=scheme, k=classes,
-        )  # fmt: skip
-        path = save_map(m, out, offline=offline, overwrite=overwrite)
-    except BxlplanError as exc:
-        _fail(exc)
+    areas = read_vector(assessment, layer="areas")
+    shortage = [
+        read_vector(assessment, layer=n).assign(category=n[len("shortage_") :])
+        for n in layers
+        if n.startswith("shortage_")
+    ]
+    import pandas as pd
+
+    zones = pd.concat(shortage, ignore_index=True) if shortage else None
+    facilities = (
+        read_vector(assessment, layer="facilities") if "facilities" in layers else None
+    )
+    perimeters = {
+        n[len("perimeter_") :]: read_vector(assessment, layer=n)
+        for n in layers
+        if n.startswith("perimeter_")
+    }
+    m = make_map(
+        areas, indicator, shortage=zones, facilities=facilities, perimeters=perimeters,
+        lang=lang, offline=offline, scheme=scheme, k=classes,
+    )  # fmt: skip
+    path = save_map(m, out, offline=offline, overwrite=overwrite)
     size = path.stat().st_size / 1e6
-    console.print(f"wrote {path} ({size:.1f} MB{', offline' if offline else ''})")
+    console.print(
+        f"wrote {path} ({size:.1f} MB{', offline' if offline else ''})", markup=False
+    )
 
 
 scenario_app = typer.Typer(
@@ -448,22 +479,19 @@ def scenario_run_cmd(
     """Baseline vs scenario for a pole and its walking surroundings."""
     from .scenarios import run_scenario, write_scenario
 
-    try:
-        ctx = _prepare_for_scenarios(data, files)
-        for f in files:
-            res = run_scenario(f, ctx)
-            written = write_scenario(
-                res, out, overwrite=overwrite, offline=not online, lang=lang
-            )
-            pole = res.areas.iloc[0]
-            console.print(
-                f"[bold]{res.scenario.name}[/]: {res.scenario.new_residents:,.0f} new residents; "
-                f"overall score of the pole {pole['score_overall_before']:.0f} -> {pole['score_overall_after']:.0f}; "
-                f"social share of the programme {res.social_housing['programme_social_share']:.0%} (target 15 %)"
-            )
-            console.print(f"  wrote {written[0].parent}")
-    except BxlplanError as exc:
-        _fail(exc)
+    ctx = _prepare_for_scenarios(data, files)
+    for f in files:
+        res = run_scenario(f, ctx)
+        written = write_scenario(
+            res, out, overwrite=overwrite, offline=not online, lang=lang
+        )
+        pole = res.areas.iloc[0]
+        console.print(
+            f"[bold]{escape(res.scenario.name)}[/]: {res.scenario.new_residents:,.0f} new residents; "
+            f"overall score of the pole {pole['score_overall_before']:.0f} -> {pole['score_overall_after']:.0f}; "
+            f"social share of the programme {res.social_housing['programme_social_share']:.0%} (target 15 %)"
+        )
+        console.print(f"  wrote {written[0].parent}", markup=False)
 
 
 @scenario_app.command("compare")
@@ -479,20 +507,18 @@ def scenario_compare_cmd(
     """Variants side by side in one table and one map."""
     from .scenarios import compare_scenarios, write_comparison
 
-    try:
-        ctx = _prepare_for_scenarios(data, files)
-        table, results = compare_scenarios(files, ctx)
-        written = write_comparison(table, results, out, overwrite=overwrite, lang=lang)
-    except BxlplanError as exc:
-        _fail(exc)
+    ctx = _prepare_for_scenarios(data, files)
+    table, results = compare_scenarios(files, ctx)
+    written = write_comparison(table, results, out, overwrite=overwrite, lang=lang)
     tab = Table(title="Scenario comparison")
     tab.add_column("")
     for col in table.columns:
         tab.add_column(str(col), justify="right")
     for idx, row in table.iterrows():
         tab.add_row(
-            str(idx), *(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row)
+            Text(str(idx)),
+            *(Text(f"{v:,.2f}" if isinstance(v, float) else str(v)) for v in row),
         )
     console.print(tab)
     for p in written:
-        console.print(f"wrote {p}")
+        console.print(f"wrote {p}", markup=False)
