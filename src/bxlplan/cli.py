@@ -8,7 +8,6 @@ import traceback
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -28,11 +27,11 @@ class _Group(TyperGroup):
     is a bug and says so. ``-v`` adds the traceback for debugging.
     """
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # typer's own exits and usage errors (typer vendors its click)
         except BxlplanError as exc:
             _report(exc, "error:", str(exc))
         except OSError as exc:  # a disk full, a permission refused: say where

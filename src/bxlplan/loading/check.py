@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..errors import BxlplanError
 from .catalog import catalog
+from .expect import implausibilities
 from .facilities import facility_summary
 from .load import load
 
@@ -31,38 +32,6 @@ class LayerCheck:
     @property
     def failed(self) -> bool:
         return self.required and self.status in ("missing", "broken")
-
-
-def _in_range(
-    name: str, value: float, bounds: list[float], messages: list[str]
-) -> bool:
-    lo, hi = bounds
-    if not lo <= value <= hi:
-        messages.append(f"{name} = {value:,.4g} is outside the expected {lo:,}..{hi:,}")
-        return False
-    return True
-
-
-def _expectations(spec_expect: dict[str, Any], obj: Any, messages: list[str]) -> bool:
-    ok = True
-    for key, bounds in spec_expect.items():
-        if key in ("features", "rows"):
-            ok &= _in_range(key, len(obj), bounds, messages)
-        elif key == "area_km2":
-            ok &= _in_range(key, float(obj.area.sum()) / 1e6, bounds, messages)
-        elif key == "with_value":
-            ok &= _in_range(key, int(obj["value"].notna().sum()), bounds, messages)
-        elif key == "total":
-            ok &= _in_range(key, float(obj["value"].sum()), bounds, messages)
-        elif key in ("largest_component_share", "length_km"):
-            net = obj.attrs["bxlplan"]["network"]
-            value = (
-                net["largest_component_share"]
-                if key != "length_km"
-                else net["kept_length_km"]
-            )
-            ok &= _in_range(key, value, bounds, messages)
-    return ok
 
 
 def check_data(data: Path) -> list[LayerCheck]:
@@ -88,7 +57,9 @@ def check_data(data: Path) -> list[LayerCheck]:
         meta = obj.attrs.get("bxlplan", {})
         prefix = f"{data}/"
         messages = [m.replace(prefix, "") for m in meta.get("report", [])]
-        ok = _expectations(spec.expect, obj, messages)
+        problems = implausibilities(spec, obj)
+        messages += problems
+        ok = not problems
         result = LayerCheck(
             name,
             spec.required,

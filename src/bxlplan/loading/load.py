@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -27,6 +28,8 @@ from .readers import read_gtfs_stops, read_table, read_vector
 from .validate import apply_columns, clean_geometries, to_working_crs
 
 __all__ = ["load", "load_polygons", "provenance", "sha256_file"]
+
+_log = logging.getLogger(__name__)
 
 
 def sha256_file(path: Path) -> str:
@@ -130,20 +133,45 @@ def load(
         from .facilities import load_facilities
 
         return load_facilities(spec, data_dir(data))
+    file, entry = _resolve(spec, folder, Path(path) if path else None)
     if spec.kind == "network":
         from .network import load_streets
 
-        file, _entry = _resolve(spec, folder, Path(path) if path else None)
-        return load_streets(spec, file)
-    file, entry = _resolve(spec, folder, Path(path) if path else None)
-    if spec.kind == "table":
-        return _load_table(spec, file, entry)
-    report: list[str] = []
-    if spec.kind == "gtfs_stops":
-        gdf = read_gtfs_stops(file)
+        obj = load_streets(spec, file)
+    elif spec.kind == "table":
+        obj = _load_table(spec, file, entry)
     else:
-        gdf = read_vector(file, layer=entry.get("layer"), crs=entry.get("crs"))
-    return _finish_vector(spec, gdf, file, report, layer=entry.get("layer"))
+        if spec.kind == "gtfs_stops":
+            gdf = read_gtfs_stops(file)
+        else:
+            gdf = read_vector(file, layer=entry.get("layer"), crs=entry.get("crs"))
+        obj = _finish_vector(spec, gdf, file, [], layer=entry.get("layer"))
+    if path is None and entry.get("fallback"):
+        _announce_fallback(spec, obj, file, entry)
+    return obj
+
+
+def _announce_fallback(spec: LayerSpec, obj: Any, file: Path, entry: dict) -> None:
+    """A fallback file stands in for a missing better one: it must pass the same
+    plausibility checks as ``bxlplan check``, and its use is announced on the console
+    (a warning) and in the provenance (``fallback``), never silent."""
+    from .expect import require_plausible
+
+    preferred = [e["path"] for e in spec.files[: spec.files.index(entry)]]
+    what = f" - a fallback used because {', '.join(preferred)} is missing -"
+    require_plausible(spec, obj, what=what)
+    note = (
+        f"layer '{spec.name}': {file} is a fallback ({entry['fallback']}), used because "
+        f"{', '.join(preferred)} is missing from the data folder"
+    )
+    _log.warning(note)
+    meta = obj.attrs.setdefault("bxlplan", {})
+    meta["fallback"] = {
+        "file": str(file),
+        "reason": entry["fallback"],
+        "instead_of": preferred,
+    }
+    meta.setdefault("report", []).append(note)
 
 
 def _finish_vector(

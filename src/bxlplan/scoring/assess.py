@@ -42,6 +42,7 @@ from ..indicators.social import (
 )
 from ..loading.areas import make_grid
 from ..loading.catalog import get_spec, read_catalog_file
+from ..loading.expect import require_plausible
 from ..loading.facilities import categories as facility_categories
 from ..loading.facilities import load_facilities
 from ..loading.load import load
@@ -146,7 +147,10 @@ def prepare(
 
     def get(name: str):
         if name not in layers:
+            # the same plausibility checks as `bxlplan check`: a layer that cannot
+            # cover the region is refused here, before minutes of work on it
             layers[name] = load(name, folder)
+            require_plausible(get_spec(name), layers[name])
         return layers[name]
 
     step = progress or (lambda _msg: None)
