@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import geopandas as gpd
@@ -9,19 +10,104 @@ import numpy as np
 import shapely
 
 from ..errors import DataError
+from .catalog import read_catalog_file
 from .load import load, load_polygons
 
-__all__ = ["load_areas", "make_grid"]
+__all__ = ["grid_cell_count", "load_areas", "make_grid"]
+
+SHAPES = ("square", "hex")
+
+
+def _arange_len(start: float, stop: float, step: float) -> int:
+    """Length of ``np.arange(start, stop, step)``, without building it."""
+    return max(0, math.ceil((stop - start) / step))
+
+
+def grid_cell_count(
+    bounds: tuple[float, float, float, float], size: float, shape: str = "square"
+) -> int:
+    """Number of cells :func:`make_grid` builds over ``bounds`` (x min, y min, x max,
+    y max) before dropping those outside the region: what it costs in time and memory.
+
+    Examples
+    --------
+    >>> grid_cell_count((0, 0, 1000, 500), 100)
+    50
+    """
+    xmin, ymin, xmax, ymax = bounds
+    if shape == "square":
+        return _arange_len(xmin, xmax, size) * _arange_len(ymin, ymax, size)
+    r = size / 2.0
+    h = math.sqrt(3) * r
+    columns = _arange_len(xmin - r, xmax + size, 1.5 * r)
+    even = _arange_len(ymin - h, ymax + h, h)
+    odd = _arange_len(ymin - h / 2, ymax + h, h)
+    return (columns + 1) // 2 * even + columns // 2 * odd
+
+
+def _check_grid(
+    bounds: tuple[float, float, float, float],
+    size: float,
+    shape: str,
+    max_cells: int | None,
+    label: str,
+) -> None:
+    """Refuse a grid size that is not a positive finite number or that would build
+    more than ``max_cells`` cells (default: ``layers/limits.yaml``)."""
+    if shape not in SHAPES:
+        raise DataError(f"grid shape must be 'square' or 'hex', got '{shape}'")
+    if isinstance(size, bool) or not math.isfinite(size) or size <= 0:
+        raise DataError(
+            f"{label}: the cell size must be a positive, finite number of metres, "
+            f"e.g. grid:250 or hex:250 (got {size})"
+        )
+    limits = read_catalog_file("limits.yaml")["grid"]
+    if max_cells is None:
+        max_cells = int(limits["max_cells"])
+    if max_cells < 1:
+        raise DataError(f"max_cells must be a positive number, got {max_cells}")
+    cells = grid_cell_count(bounds, size, shape)
+    if cells <= max_cells:
+        return
+    lo, hi = math.ceil(size), math.ceil(max(bounds[2] - bounds[0], 1.0)) + 1
+    while lo < hi:  # the smallest whole-metre size within the limit
+        mid = (lo + hi) // 2
+        if grid_cell_count(bounds, mid, shape) <= max_cells:
+            hi = mid
+        else:
+            lo = mid + 1
+    needed = cells * float(limits["bytes_per_cell"])
+    memory = f"{needed / 1e9:,.1f} GB" if needed >= 1e9 else f"{needed / 1e6:,.0f} MB"
+    raise DataError(
+        f"{label} means {cells:,} cells over the region's bounding box (about "
+        f"{memory} to build, more to assess), above the limit of "
+        f"{max_cells:,}: use a cell size of at least {lo} m, or raise the limit "
+        "with --max-cells (max_cells= in Python)"
+    )
 
 
 def make_grid(
-    region: gpd.GeoDataFrame, size: float, shape: str = "square", clip: bool = True
+    region: gpd.GeoDataFrame,
+    size: float,
+    shape: str = "square",
+    clip: bool = True,
+    *,
+    max_cells: int | None = None,
 ) -> gpd.GeoDataFrame:
     """A regular grid over ``region``: square cells of side ``size`` or flat-top hexagons
     of width ``size`` (m); cells that do not touch the region are dropped, the others are
-    clipped to it (``clip=True``)."""
-    if size <= 0:
-        raise DataError(f"grid cell size must be positive, got {size}")
+    clipped to it (``clip=True``).
+
+    Raises
+    ------
+    DataError
+        When ``size`` is not a positive finite number, or the grid would have more
+        than ``max_cells`` cells over the region's bounding box (default
+        ``grid.max_cells`` of ``layers/limits.yaml``); the count is checked before
+        anything is built.
+    """
+    bounds = tuple(float(v) for v in region.total_bounds)
+    _check_grid(bounds, size, shape, max_cells, f"a {shape} grid of {size:g} m")
     outline = shapely.union_all(region.geometry.values)
     xmin, ymin, xmax, ymax = outline.bounds
     if shape == "square":
@@ -46,8 +132,6 @@ def make_grid(
                     )
                 )
         cells = np.array(cells)
-    else:
-        raise DataError(f"grid shape must be 'square' or 'hex', got '{shape}'")
     shapely.prepare(outline)
     keep = shapely.intersects(outline, cells)
     cells = cells[keep]
@@ -61,10 +145,30 @@ def make_grid(
     return grid
 
 
-def load_areas(spec: str, data: Path) -> gpd.GeoDataFrame:
+def load_areas(
+    spec: str, data: Path, *, max_cells: int | None = None
+) -> gpd.GeoDataFrame:
     """Areas from a spec: ``neighbourhoods``, ``communes``, ``zru``, ``cru``, ``cqd``,
     ``grid:<metres>``, ``hex:<metres>`` or a path to a polygon file. Returns
-    ``area_id``, ``name_fr``, ``name_nl`` and the geometry (EPSG:31370)."""
+    ``area_id``, ``name_fr``, ``name_nl`` and the geometry (EPSG:31370).
+
+    Parameters
+    ----------
+    spec
+        What to assess.
+    data
+        The data folder.
+    max_cells
+        Most cells a grid may have over the region's bounding box (default
+        ``grid.max_cells`` of ``layers/limits.yaml``, 2 million).
+
+    Raises
+    ------
+    DataError
+        For an unknown spec, a grid size that is not a positive finite number of
+        metres, or a grid above ``max_cells`` (with the count, the memory it would
+        take and the smallest cell size within the limit).
+    """
     if spec in ("neighbourhoods", "communes", "zru", "cru", "cqd"):
         units = load(spec, data)
         out = units.copy()
@@ -84,7 +188,15 @@ def load_areas(spec: str, data: Path) -> gpd.GeoDataFrame:
                 raise DataError(
                     f"'{spec}': the grid size must be a number of metres, e.g. grid:250"
                 ) from exc
-            grid = make_grid(load("region", data), size, shape)
+            if not math.isfinite(size) or size <= 0:
+                raise DataError(
+                    f"--units '{spec}': the cell size must be a positive, finite "
+                    f"number of metres, e.g. {prefix}250"
+                )
+            region = load("region", data)
+            bounds = tuple(float(v) for v in region.total_bounds)
+            _check_grid(bounds, size, shape, max_cells, f"--units '{spec}'")
+            grid = make_grid(region, size, shape, max_cells=max_cells)
             grid["name_fr"] = grid["name_nl"] = grid["area_id"]
             return grid
     path = Path(spec)

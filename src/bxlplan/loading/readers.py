@@ -66,6 +66,31 @@ def _read_json(path: Path) -> Any:
             f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}): "
             f"{exc.msg}. The file may be truncated: fetch it again."
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path} is not UTF-8 text (byte {exc.start}): JSON files must be UTF-8"
+        ) from exc
+    except RecursionError:
+        raise DataError(
+            f"{path}: the JSON is nested too deeply to be a data table"
+        ) from None
+
+
+def _check_separator(path: Path, encoding: str, sep: str) -> None:
+    """Refuse a table whose header line does not use ``sep`` but another separator,
+    before any field is looked for (the message would be about a missing field)."""
+    with open(path, encoding=encoding, newline="") as fh:
+        header = fh.readline()
+    if sep in header:
+        return
+    for other, name in ((",", "','"), ("\t", "a tab"), ("|", "'|'")):
+        if other in header:
+            raise DataError(
+                f"{path}, line 1: the header {header.strip()[:80]!r} is separated by "
+                f"{name} where IBSA CSV files use '{sep}' (with decimal commas): "
+                f"export the table again with '{sep}' as separator, or declare the "
+                "file as format: csv in the layer catalog"
+            )
 
 
 def _read_csv(path: Path, sep: str | None) -> pd.DataFrame:
@@ -75,6 +100,8 @@ def _read_csv(path: Path, sep: str | None) -> pd.DataFrame:
                 with open(path, encoding=encoding, newline="") as fh:
                     sample = fh.read(4096)
                 sep = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+            else:
+                _check_separator(path, encoding, sep)
             return pd.read_csv(
                 path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding
             )
@@ -83,6 +110,36 @@ def _read_csv(path: Path, sep: str | None) -> pd.DataFrame:
         except (pd.errors.ParserError, csv.Error) as exc:
             raise DataError(f"cannot parse {path} as CSV: {exc}") from exc
     raise DataError(f"{path}: unknown text encoding (tried UTF-8 and Latin-1)")
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {json.dumps(value)}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    return "an object" if isinstance(value, dict) else "a list"
+
+
+def _check_json_row(path: Path, index: int, row: Any, header: list[str]) -> None:
+    """An IBSA JSON row is a non-empty list of plain cells (text, number or null)."""
+    where = f"{path}: row {index} of the JSON array (counting the header as row 0)"
+    if not isinstance(row, list):
+        raise DataError(
+            f"{where} is {_json_kind(row)}, not a list of cells like the header "
+            f"{header}: the file is damaged or not an IBSA export; fetch it again"
+        )
+    if not row:
+        raise DataError(f"{where} is an empty list; expected cells like {header}")
+    for j, cell in enumerate(row):
+        if isinstance(cell, list | dict):
+            raise DataError(
+                f"{where}, cell {j} is {_json_kind(cell)}; cells must be text, "
+                "numbers or null"
+            )
 
 
 def read_table(path: Path, fmt: str) -> tuple[pd.DataFrame, list[int], dict[str, Any]]:
@@ -121,7 +178,8 @@ def read_table(path: Path, fmt: str) -> tuple[pd.DataFrame, list[int], dict[str,
         header = [str(h) for h in content[0]]
         data, rows = [], []
         for i, row in enumerate(content[1:], start=1):
-            first = str(row[0]).strip() if row else ""
+            _check_json_row(path, i, row, header)
+            first = str(row[0]).strip()
             if not first.isdigit():  # "Moyenne régionale", "Total RBC", "Seuil", ...
                 summary[first] = row[1] if len(row) > 1 else None
                 continue

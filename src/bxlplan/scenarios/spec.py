@@ -6,15 +6,20 @@ structure is described in ``scenarios/README.md``.
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import shapely
 import yaml
 
-from ..errors import ConfigError
+from .._yaml import compose_yaml, construct
+from ..errors import BxlplanError, ConfigError
 from ..loading.catalog import read_catalog_file
 
 __all__ = ["Facility", "Scenario", "perimeter_area", "read_scenario"]
@@ -60,6 +65,9 @@ PROGRAMME_KEYS = {
     "phasing_year",
 }
 FACILITY_KEYS = {"category", "capacity", "location", "name"}
+POLYGON_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
+# a name names the output folder: a slug, never a path
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True)
@@ -140,19 +148,47 @@ def _kind(node: yaml.Node) -> str:
 
 
 def _value(node: yaml.Node) -> Any:
-    return yaml.safe_load(yaml.serialize(node))
+    return construct(node)
+
+
+def _limits() -> dict[str, Any]:
+    return read_catalog_file("limits.yaml")["scenario"]
 
 
 def _number(
-    doc: _Doc, node: yaml.Node, key: str, *, integer: bool = False, minimum: float = 0.0
+    doc: _Doc,
+    node: yaml.Node,
+    key: str,
+    *,
+    integer: bool = False,
+    minimum: float = 0.0,
+    maximum: float = math.inf,
+    why: str = "",
 ) -> float:
+    """A finite number in [minimum, maximum]; ``why`` says where the maximum comes
+    from."""
     value = _value(node)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise doc.error(f"'{key}' must be a number, got {value!r}", node)
+    if not math.isfinite(value):
+        raise doc.error(
+            f"'{key}' must be a finite number, got {value!r}"
+            + (
+                f"; allowed: {minimum:,g} to {maximum:,g}" if maximum < math.inf else ""
+            ),
+            node,
+        )
     if integer and value != int(value):
         raise doc.error(f"'{key}' must be a whole number, got {value!r}", node)
     if value < minimum:
         raise doc.error(f"'{key}' must be >= {minimum:g}, got {value!r}", node)
+    if value > maximum:
+        raise doc.error(
+            f"'{key}' = {value:,g} is above the plausible maximum of {maximum:,g}"
+            + (f" ({why})" if why else "")
+            + "; bounds in layers/limits.yaml",
+            node,
+        )
     return float(value)
 
 
@@ -163,14 +199,115 @@ def _numbers(
     allowed: tuple[str, ...] | None,
     *,
     integer: bool = False,
+    maximum: float = math.inf,
+    why: str = "",
 ) -> dict[str, float]:
     sub = doc.sub(node, key)
     out = {}
     for k, (knode, vnode) in sub.items().items():
         if allowed is not None and k not in allowed:
             raise sub.error(f"unknown key '{k}'; allowed: {', '.join(allowed)}", knode)
-        out[k] = _number(sub, vnode, k, integer=integer)
+        if not isinstance(k, str):
+            raise sub.error(f"keys must be names, got {k!r}", knode)
+        out[k] = _number(sub, vnode, k, integer=integer, maximum=maximum, why=why)
     return out
+
+
+def _total(
+    doc: _Doc,
+    node: yaml.Node,
+    key: str,
+    values: dict[str, float],
+    maximum: float,
+    why: str,
+) -> None:
+    total = sum(values.values())
+    if total > maximum:
+        raise doc.error(
+            f"'{key}' add up to {total:,g}, above the plausible maximum of "
+            f"{maximum:,g} for one pole ({why}); bounds in layers/limits.yaml",
+            node,
+        )
+
+
+def _text(doc: _Doc, node: yaml.Node, key: str) -> str:
+    value = _value(node)
+    if not isinstance(value, str) or not value.strip():
+        raise doc.error(f"'{key}' must be text, got {_kind(node)}", node)
+    return value
+
+
+def _slug(doc: _Doc, node: yaml.Node, maximum: int) -> str:
+    value = _value(node)
+    if (
+        not isinstance(value, str)
+        or len(value) > maximum
+        or not NAME_PATTERN.fullmatch(value)
+    ):
+        raise doc.error(
+            f"'name' must be a short identifier: letters, digits, '_' and '-', "
+            f"starting with a letter or digit, at most {maximum} characters (it names "
+            f"the output folder, never a path), got {value!r}; put the display name in "
+            "'title'",
+            node,
+        )
+    return value
+
+
+def _code_set(neighbourhoods: gpd.GeoDataFrame | Iterable[int]) -> set[int]:
+    if hasattr(neighbourhoods, "columns"):  # the neighbourhoods layer
+        return {int(c) for c in neighbourhoods["code"]}
+    return {int(c) for c in neighbourhoods}
+
+
+def _ranges(codes: set[int]) -> str:
+    """1, 2, 3, 7 -> '1-3, 7'."""
+    out: list[str] = []
+    ordered = sorted(codes)
+    start = prev = ordered[0] if ordered else 0
+    for c in ordered[1:] + [None]:
+        if c is not None and c == prev + 1:
+            prev = c
+            continue
+        out.append(f"{start}-{prev}" if prev > start else f"{start}")
+        if c is not None:
+            start = prev = c
+    return ", ".join(out) if ordered else "none"
+
+
+def _perimeter_file(pdoc: _Doc, node: yaml.Node, scenario: Path) -> str:
+    """The perimeter file as declared: a polygon file on disk, relative to the
+    scenario; never a URL, a GDAL virtual path or a folder."""
+    value = _value(node)
+    allowed = ", ".join(POLYGON_SUFFIXES)
+    if not isinstance(value, str) or not value.strip():
+        raise pdoc.error(
+            f"'file' must be the path of a polygon file ({allowed}), got {_kind(node)}",
+            node,
+        )
+    if "://" in value or value.lstrip().lower().startswith("/vsi"):
+        raise pdoc.error(
+            f"'file' {value!r} must be the path of a polygon file on disk (relative to "
+            "the scenario file); URLs and GDAL virtual paths are not read",
+            node,
+        )
+    resolved = (scenario.parent / value).resolve()
+    if resolved.is_dir():
+        raise pdoc.error(
+            f"'file' {value!r} is a folder ({resolved}): give a polygon file ({allowed})",
+            node,
+        )
+    if not resolved.is_file():
+        raise pdoc.error(
+            f"'file' {value!r} does not exist (looked for {resolved}; the path is "
+            "relative to the scenario file)",
+            node,
+        )
+    if resolved.suffix.lower() not in POLYGON_SUFFIXES:
+        raise pdoc.error(
+            f"'file' {value!r} is not a polygon file: allowed are {allowed}", node
+        )
+    return str(resolved)
 
 
 def _text_list(doc: _Doc, node: yaml.Node, key: str) -> list[Any]:
@@ -180,9 +317,16 @@ def _text_list(doc: _Doc, node: yaml.Node, key: str) -> list[Any]:
 
 
 def read_scenario(
-    path: str | Path, *, region: gpd.GeoDataFrame | None = None
+    path: str | Path,
+    *,
+    region: gpd.GeoDataFrame | None = None,
+    neighbourhoods: gpd.GeoDataFrame | Iterable[int] | None = None,
 ) -> Scenario:
     """Read and validate a scenario file.
+
+    The file is read with the project's safe YAML reader (no anchors, aliases or
+    tags); every number must be finite and within the plausible bounds of
+    ``layers/limits.yaml``; the name is a slug (it names the output folder).
 
     Parameters
     ----------
@@ -190,27 +334,30 @@ def read_scenario(
         The YAML file.
     region
         The region layer: when given, a perimeter (WKT, GeoJSON or file) that does not
-        lie in the region is an error.
+        lie in the region, or a facility location outside it, is an error (without
+        it, locations are checked against the region's bounding box).
+    neighbourhoods
+        The neighbourhoods layer (its ``code`` column) or the valid Monitoring codes:
+        when given, a perimeter naming a code that is not among them is an error here,
+        before any preparation.
 
     Raises
     ------
     ConfigError
-        Naming the file, the key and its line.
+        Naming the file, the key and its line, and what is allowed.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"scenario file {path} does not exist") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    root = compose_yaml(path, what="scenario file")
     if root is None:
         raise ConfigError(f"{path} is empty")
     doc = _Doc(path, root)
     defaults = read_catalog_file("scenario_defaults.yaml")
+    limits = _limits()
     items = doc.check_keys(TOP_KEYS, {"name", "pole", "perimeter", "programme"})
     used: list[str] = []
+    name = _slug(doc, items["name"][1], int(limits["name_max_length"]))
+    pole = _text(doc, items["pole"][1], "pole")
+    outline = shapely.union_all(region.geometry.values) if region is not None else None
 
     # perimeter
     pdoc = doc.sub(items["perimeter"][1], "perimeter")
@@ -221,6 +368,7 @@ def read_scenario(
     perimeter: dict[str, Any] = {k: _value(v) for k, (_kn, v) in pitems.items()}
     if "neighbourhoods" in perimeter:
         codes = perimeter["neighbourhoods"]
+        cnode = pitems["neighbourhoods"][1]
         if (
             not isinstance(codes, list)
             or not codes
@@ -228,15 +376,32 @@ def read_scenario(
         ):
             raise pdoc.error(
                 "'neighbourhoods' must be a list of Monitoring codes (whole numbers)",
-                pitems["neighbourhoods"][1],
+                cnode,
             )
+        if neighbourhoods is not None:
+            known = _code_set(neighbourhoods)
+            for code, item in zip(codes, cnode.value, strict=True):
+                if code not in known:
+                    raise pdoc.error(
+                        f"neighbourhoods: {code} is not a Monitoring neighbourhood "
+                        f"code of the data; known codes: {_ranges(known)}",
+                        item,
+                    )
+    for key in ("kind", "note"):
+        if key in pitems:
+            _text(pdoc, pitems[key][1], key)
     if "buffer_m" in perimeter:
-        perimeter["buffer_m"] = _number(pdoc, pitems["buffer_m"][1], "buffer_m")
+        perimeter["buffer_m"] = _number(
+            pdoc,
+            pitems["buffer_m"][1],
+            "buffer_m",
+            maximum=float(limits["buffer_m_max"]),
+            why="a buffer of 5 km covers a third of the region",
+        )
     if "file" in perimeter:
-        perimeter["file"] = str((path.parent / perimeter["file"]).resolve())
+        perimeter["file"] = _perimeter_file(pdoc, pitems["file"][1], path)
     geom = _perimeter_geometry(perimeter, pdoc, pitems)
-    if geom is not None and region is not None:
-        outline = shapely.union_all(region.geometry.values)
+    if geom is not None and outline is not None:
         inside = shapely.area(shapely.intersection(geom, outline)) / max(
             shapely.area(geom), 1e-9
         )
@@ -253,22 +418,41 @@ def read_scenario(
     gitems = gdoc.check_keys(PROGRAMME_KEYS)
     dwellings = dict.fromkeys(TENURES, 0.0)
     if "dwellings" in gitems:
-        dwellings.update(
-            _numbers(gdoc, gitems["dwellings"][1], "dwellings", TENURES, integer=True)
+        why = "all PRDD poles together announce about 45,000 dwellings"
+        top = float(limits["dwellings_max"])
+        given_d = _numbers(
+            gdoc,
+            gitems["dwellings"][1],
+            "dwellings",
+            TENURES,
+            integer=True,
+            maximum=top,
+            why=why,
         )
+        _total(gdoc, gitems["dwellings"][1], "dwellings", given_d, top, why)
+        dwellings.update(given_d)
+    low, high = (float(v) for v in limits["persons_per_dwelling"])
     if "persons_per_dwelling" in gitems:
-        ppd = _number(gdoc, gitems["persons_per_dwelling"][1], "persons_per_dwelling")
-        if not 0.5 <= ppd <= 6:
+        pnode = gitems["persons_per_dwelling"][1]
+        ppd = _number(gdoc, pnode, "persons_per_dwelling")
+        if not low <= ppd <= high:
             raise gdoc.error(
-                f"'persons_per_dwelling' = {ppd:g} is implausible (0.5-6)",
-                gitems["persons_per_dwelling"][1],
+                f"'persons_per_dwelling' = {ppd:g} is implausible ({low:g}-{high:g})",
+                pnode,
             )
     else:
         ppd = float(defaults["persons_per_dwelling"])
         used.append(f"persons per dwelling = {ppd:g} (default, scenario_defaults.yaml)")
     land_use = None
     if "land_use" in gitems:
-        land_use = _numbers(gdoc, gitems["land_use"][1], "land_use", FUNCTIONS)
+        land_use = _numbers(
+            gdoc,
+            gitems["land_use"][1],
+            "land_use",
+            FUNCTIONS,
+            maximum=1.0,
+            why="a share of the perimeter is between 0 and 1",
+        )
         total = sum(land_use.values())
         if abs(total - 1.0) > 0.01:
             raise gdoc.error(
@@ -286,13 +470,19 @@ def read_scenario(
             fdoc = gdoc.sub(item, "facilities[]")
             fitems = fdoc.check_keys(FACILITY_KEYS, {"category"})
             cat = _value(fitems["category"][1])
-            if cat not in cats:
+            if not isinstance(cat, str) or cat not in cats:
                 raise fdoc.error(
                     f"unknown category '{cat}'; known: {', '.join(cats)}",
                     fitems["category"][1],
                 )
             cap = (
-                _number(fdoc, fitems["capacity"][1], "capacity")
+                _number(
+                    fdoc,
+                    fitems["capacity"][1],
+                    "capacity",
+                    maximum=float(limits["capacity_max"]),
+                    why="the region's largest venue seats about 50,000",
+                )
                 if "capacity" in fitems
                 else None
             )
@@ -300,19 +490,10 @@ def read_scenario(
                 _value(fitems["location"][1]) if "location" in fitems else "inside"
             )
             if loc != "inside":
-                ok = (
-                    isinstance(loc, list)
-                    and len(loc) == 2
-                    and all(isinstance(v, int | float) for v in loc)
-                )
-                if not ok:
-                    raise fdoc.error(
-                        "'location' must be 'inside' or [x, y] in EPSG:31370",
-                        fitems["location"][1],
-                    )
-                loc = (float(loc[0]), float(loc[1]))
-            name = _value(fitems["name"][1]) if "name" in fitems else None
+                loc = _location(fdoc, fitems["location"][1], loc, outline, limits)
+            name = _text(fdoc, fitems["name"][1], "name") if "name" in fitems else None
             facilities.append(Facility(cat, cap, loc, name))
+    first_year, last_year = (int(v) for v in limits["phasing_year"])
     phasing = (
         int(
             _number(
@@ -320,36 +501,73 @@ def read_scenario(
                 gitems["phasing_year"][1],
                 "phasing_year",
                 integer=True,
-                minimum=2000,
+                minimum=first_year,
+                maximum=last_year,
+                why="the PRDD horizons are 2025 and 2040",
             )
         )
         if "phasing_year" in gitems
         else None
     )
     surroundings = (
-        _number(doc, items["surroundings_m"][1], "surroundings_m")
+        _number(
+            doc,
+            items["surroundings_m"][1],
+            "surroundings_m",
+            maximum=float(limits["surroundings_m_max"]),
+            why="the longest walking threshold is 1,600 m",
+        )
         if "surroundings_m" in items
         else float(defaults["surroundings_m"])
     )
-    title = (
-        _value(items["title"][1])
-        if "title" in items
-        else {"en": _value(items["name"][1])}
-    )
+    title = _value(items["title"][1]) if "title" in items else {"en": name}
+    if not isinstance(title, str | dict) or (
+        isinstance(title, dict)
+        and not all(isinstance(k, str) and isinstance(v, str) for k, v in title.items())
+    ):
+        raise doc.error(
+            "'title' must be text or a mapping of languages to text, e.g. "
+            "{fr: ..., nl: ...}",
+            items["title"][1],
+        )
+    jobs = {}
+    if "jobs" in gitems:
+        jobs = _numbers(
+            gdoc,
+            gitems["jobs"][1],
+            "jobs",
+            None,
+            maximum=float(limits["jobs_max"]),
+            why="all PRDD poles together announce about 20,000 jobs",
+        )
+        _total(
+            gdoc,
+            gitems["jobs"][1],
+            "jobs",
+            jobs,
+            float(limits["jobs_max"]),
+            "all PRDD poles together announce about 20,000 jobs",
+        )
+    floor = {}
+    if "floor_area_m2" in gitems:
+        floor = _numbers(
+            gdoc,
+            gitems["floor_area_m2"][1],
+            "floor_area_m2",
+            None,
+            maximum=float(limits["floor_area_m2_max"]),
+            why="Heysel, the largest pole, at a floor-area ratio of 5",
+        )
     return Scenario(
         path=path,
-        name=str(_value(items["name"][1])),
+        name=name,
         title=title if isinstance(title, dict) else {"en": str(title)},
-        pole=str(_value(items["pole"][1])),
+        pole=pole,
         perimeter=perimeter,
         dwellings=dwellings,
         persons_per_dwelling=ppd,
-        jobs=_numbers(gdoc, gitems["jobs"][1], "jobs", None)
-        if "jobs" in gitems
-        else {},
-        floor_area_m2=_numbers(gdoc, gitems["floor_area_m2"][1], "floor_area_m2", None)
-        if "floor_area_m2" in gitems
-        else {},
+        jobs=jobs,
+        floor_area_m2=floor,
         facilities=facilities,
         land_use=land_use,
         phasing_year=phasing,
@@ -363,6 +581,39 @@ def read_scenario(
         else [],
         used_defaults=used,
     )
+
+
+def _location(
+    doc: _Doc,
+    node: yaml.Node,
+    loc: Any,
+    outline: shapely.Geometry | None,
+    limits: dict[str, Any],
+) -> tuple[float, float]:
+    """A facility location [x, y]: finite EPSG:31370 metres inside the region (or its
+    bounding box when the region is not given)."""
+    ok = (
+        isinstance(loc, list)
+        and len(loc) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in loc)
+    )
+    if not ok:
+        raise doc.error("'location' must be 'inside' or [x, y] in EPSG:31370", node)
+    x, y = float(loc[0]), float(loc[1])
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise doc.error(f"'location' must be finite coordinates, got {loc!r}", node)
+    if outline is not None:
+        inside = bool(shapely.intersects(outline, shapely.Point(x, y)))
+    else:
+        xmin, ymin, xmax, ymax = (float(v) for v in limits["region_bbox"])
+        inside = xmin <= x <= xmax and ymin <= y <= ymax
+    if not inside:
+        raise doc.error(
+            f"'location' [{x:g}, {y:g}] is outside the Brussels region: give [x, y] "
+            "in EPSG:31370 (Belgian Lambert 72, metres), e.g. [149000, 170000]",
+            node,
+        )
+    return x, y
 
 
 def _perimeter_geometry(
@@ -385,14 +636,26 @@ def _perimeter_geometry(
             geom = shapely.union_all(load_polygons(perimeter["file"]).geometry.values)
         else:
             return None
-    except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
+    except (shapely.errors.GEOSException, ValueError, TypeError, BxlplanError) as exc:
         key = next(k for k in ("wkt", "geojson", "file") if k in perimeter)
         raise doc.error(
             f"cannot read the perimeter '{key}': {exc}", items[key][1]
         ) from exc
+    key = next(k for k in ("wkt", "geojson", "file") if k in perimeter)
+    if geom is None or shapely.is_empty(geom):
+        raise doc.error(
+            f"the perimeter '{key}' is empty: give a polygon, or a point with buffer_m",
+            items[key][1],
+        )
+    if not np.isfinite(shapely.get_coordinates(geom)).all():
+        raise doc.error(
+            f"the perimeter '{key}' has coordinates that are not finite numbers "
+            "(nan or inf): give EPSG:31370 coordinates in metres",
+            items[key][1],
+        )
     if "buffer_m" in perimeter:
         geom = shapely.buffer(geom, perimeter["buffer_m"])
-    if shapely.area(geom) <= 0:
+    if not shapely.area(geom) > 0:
         raise doc.error(
             "the perimeter has no area (give a polygon, or a point with buffer_m)"
         )
