@@ -3,7 +3,14 @@ classified into planner categories by the rule table of ``layers/facilities.yaml
 
 A category with no facility in the data is *missing data*: it is listed in
 ``.attrs["bxlplan"]["missing_categories"]`` and must never be read as "nobody has
-access".
+access". A category is *partial* (``.attrs["bxlplan"]["partial_categories"]``, with
+the reason) when a source it draws on is not available, or when the file a source
+layer was read from is marked ``partial`` in the catalog (e.g. the truncated GTFS
+sample of transit stops).
+
+Transit stops are counted per stop place (:func:`bxlplan.loading.transit.stop_places`):
+the stop points of one place share one ``facility_id`` and the place is reached at its
+nearest stop point. A source marked ``required`` in the catalog must be present.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import shapely
 from ..errors import ConfigError, DataError
 from .catalog import LayerSpec, get_spec
 from .readers import read_vector
+from .transit import file_entry, stop_places
 from .validate import WORKING_CRS, clean_geometries, to_working_crs
 
 __all__ = [
@@ -107,8 +115,21 @@ def classify(
     return pd.concat(parts, ignore_index=True)
 
 
+def _only_source_of(name: str, rules: list[dict[str, Any]]) -> list[str]:
+    """Categories whose every rule reads the source ``name``."""
+    by_cat: dict[str, set[str]] = {}
+    for rule in rules:
+        by_cat.setdefault(rule["category"], set()).add(rule["source"])
+    return sorted(c for c, srcs in by_cat.items() if srcs == {name})
+
+
 def _read_source(
-    name: str, src: dict[str, Any], data: Path, report: list[str], given: dict[str, Any]
+    name: str,
+    src: dict[str, Any],
+    data: Path,
+    report: list[str],
+    given: dict[str, Any],
+    rules: list[dict[str, Any]],
 ):
     if "layer" in src:
         from .load import load
@@ -122,11 +143,32 @@ def _read_source(
             return None
     path = data / src["path"]
     if not path.is_file():
+        if src.get("required"):
+            only = ", ".join(_only_source_of(name, rules)) or "several categories"
+            raise DataError(
+                f"facility source '{name}' is missing: {path} does not exist. It is "
+                f"required: it is the only source of {only}. Put "
+                f"the file at {src['path']} in the data folder, or set "
+                f"sources.{name}.path in layers/facilities.yaml to where it is."
+            )
         report.append(f"facility source '{name}' not available: {path} is missing")
         return None
     gdf = read_vector(path, columns=src.get("columns"))
     gdf = to_working_crs(gdf, str(path))
-    return clean_geometries(gdf, str(path), report)
+    gdf = clean_geometries(gdf, str(path), report)
+    gdf.attrs["bxlplan"] = {"source": str(path)}
+    return gdf
+
+
+def _partial_file(src: dict[str, Any], gdf: gpd.GeoDataFrame) -> str | None:
+    """The catalog's ``partial`` note of the file a layer source was read from."""
+    if "layer" not in src:
+        return None
+    used = gdf.attrs.get("bxlplan", {}).get("source")
+    if not used:
+        return None
+    note = file_entry(get_spec(src["layer"]), used).get("partial")
+    return f"{note} ({used})" if note else None
 
 
 def _boundary_points(green: gpd.GeoDataFrame, spacing: float) -> gpd.GeoDataFrame:
@@ -159,14 +201,30 @@ def load_facilities(
         raise ConfigError(f"{spec.path}: rules name unknown categories {unknown}")
     frames = []
     sources_used = {}
+    degraded: dict[str, str] = {}  # source -> why its categories are partial
+    places: dict[str, int] = {}  # source -> stop points, for the report
     for order, (name, src) in enumerate(spec.raw["sources"].items()):
-        gdf = _read_source(name, src, data, report, given)
+        gdf = _read_source(name, src, data, report, given, rules)
         if gdf is None:
+            degraded[name] = f"facility source '{name}' not available"
             continue
         sources_used[name] = gdf.attrs.get("bxlplan", {}).get(
             "source", str(src.get("path"))
         )
+        note = _partial_file(src, gdf)
+        if note:
+            degraded[name] = note
+        if "layer" in src:  # what loading the layer reported (kept, left out, fixed)
+            report += [
+                f"layer '{src['layer']}': {line}"
+                for line in gdf.attrs.get("bxlplan", {}).get("report", [])
+            ]
         gdf = gdf.reset_index(drop=True)
+        if "stop_places" in src:  # one facility per stop place, not per stop point
+            within = float(src["stop_places"]["same_name_within_m"])
+            gdf = stop_places(gdf, within, report=report)
+            gdf["name"] = gdf["place_name"]
+            places[name] = len(gdf)
         multi = name == "green"
         hits = classify(gdf, rules, name, multi=multi)
         if hits.empty:
@@ -188,13 +246,17 @@ def load_facilities(
             )
             frame["category"] = hits["category"].to_numpy()
             frame["rule"] = hits["rule"].to_numpy()
-            frame["facility_id"] = name + ":" + frame["feature"].astype(str)
+            ident = frame["place_id"] if "place_id" in frame else frame["feature"]
+            frame["facility_id"] = name + ":" + ident.astype(str)
             frame = frame.set_geometry(shapely.point_on_surface(frame.geometry.values))
         frame["source"] = name
         frame["source_order"] = order
         frames.append(frame)
     if not frames:
-        raise DataError(f"no facility source could be read from {data}")
+        raise DataError(
+            f"no facility source could be read from {data}: put the files that "
+            "layers/facilities.yaml lists under sources in the data folder"
+        )
     keep = [
         "facility_id",
         "category",
@@ -229,25 +291,69 @@ def load_facilities(
         report.append(f"region not available, in_region unknown: {exc}")
         fac["in_region"] = pd.NA
     fac = fac.drop(columns=["source_order"]).reset_index(drop=True)
+    for name, n_points in places.items():
+        _report_places(fac[fac["source"] == name], name, n_points, report)
     counts = fac.groupby("category")["facility_id"].nunique()
     missing = [c for c in cats if counts.get(c, 0) == 0]
-    partial = {}
-    transit = get_spec("transit_stops").raw.get("partial")
-    if transit and "transit" in sources_used:
-        partial["transit_stop"] = transit
+    partial = _partial_categories(rules, degraded, missing)
     for c in missing:
         report.append(
             f"category '{c}' has no facility in the data: reported as missing, never as "
             "zero access"
         )
+    for c, why in partial.items():
+        report.append(f"category '{c}' is partial: {why}")
+    # provenance names the first source read from a file (the POI file in the pack)
+    first = next((Path(p) for p in sources_used.values() if Path(p).is_file()), None)
+    record = (
+        provenance(spec, first, report)
+        if first is not None
+        else {"layer": spec.name, "source": str(data), "report": list(report)}
+    )
     fac.attrs["bxlplan"] = {
-        **provenance(spec, data / spec.raw["sources"]["poi"]["path"], report),
+        **record,
         "sources": sources_used,
         "counts": {c: int(counts.get(c, 0)) for c in cats},
         "missing_categories": missing,
         "partial_categories": partial,
     }
     return fac
+
+
+def _partial_categories(
+    rules: list[dict[str, Any]], degraded: dict[str, str], missing: list[str]
+) -> dict[str, str]:
+    """Categories with facilities that draw on a degraded source, with the reasons.
+
+    A source is degraded when it is not available or its file is marked ``partial``;
+    a category with no facility at all is missing, not partial.
+    """
+    out: dict[str, list[str]] = {}
+    for rule in rules:
+        why = degraded.get(rule["source"])
+        cat = rule["category"]
+        if why and cat not in missing and why not in out.setdefault(cat, []):
+            out[cat].append(why)
+    return {c: "; ".join(w) for c, w in out.items() if w}
+
+
+def _report_places(
+    sub: gpd.GeoDataFrame, source: str, n_points: int, report: list[str]
+) -> None:
+    """Counts of a stop-place source: stop points, stop places, places in the region."""
+    n_places = sub["facility_id"].nunique()
+    line = (
+        f"facility source '{source}': {n_places} stop places from {n_points} stop "
+        "points"
+    )
+    if n_places and sub["in_region"].notna().all():
+        inside = sub.groupby("facility_id")["in_region"].any()
+        line += (
+            f"; {int(inside.sum())} stop places ({int(sub['in_region'].sum())} stop "
+            f"points) inside the region, {int((~inside).sum())} beyond it kept (they "
+            "serve residents near the border; in_region is False)"
+        )
+    report.append(line)
 
 
 def _rule_text(rule: dict[str, Any]) -> str:
