@@ -24,6 +24,7 @@ from bxlplan.loading.population import (
     dasymetric_spread,
     estimate_population,
     read_user_population,
+    residential_land,
 )
 
 X0, Y0 = 148_000.0, 169_000.0
@@ -141,6 +142,12 @@ def test_overlapping_targets_keep_their_own_share(zones, landuse):
     est = dasymetric_spread(targets, zones, landuse, report=report)
     assert est.tolist() == pytest.approx([500, 500, 250])
     assert any("overlap inside zone(s) [A]" in m for m in report)
+
+
+def test_residential_land_per_zone(zones, landuse):
+    land = residential_land(landuse, zones)
+    assert land.area.tolist() == pytest.approx([10_000, 20_000, 5_000])
+    assert land["fallback"].tolist() == [False, True, False]  # B: its whole area
 
 
 def test_zone_totals_must_be_non_negative_numbers(zones, landuse):
