@@ -1,23 +1,65 @@
-"""Scenario outputs: GeoPackage, tables, a before/after map and a short report."""
+"""Scenario outputs: GeoPackage, tables, a before/after map and a short report.
+
+Each scenario folder (``<out>/<name>/``) and each comparison is written as one set
+(``bxlplan._io.output_set``): all files or none, never a mix of two runs. Scenario
+names are plain slugs; the writer refuses any other name so that it can never write
+outside ``out``. CSV text cells are neutralised against formula injection
+(:func:`bxlplan.exports.gis.csv_safe`).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_write, check_target
-from ..exports.gis import write_gpkg
+from .._io import atomic_write, check_output_set, output_set
+from ..errors import ConfigError
+from ..exports.gis import _stamped, csv_bytes, write_gpkg
 from ..exports.labels import column_label
 from ..exports.maps import make_map, save_map
 from ..loading.areas import make_grid
 from ..scoring.assess import assess
 from .run import ScenarioResult, perimeter_of
 
-__all__ = ["report_markdown", "write_comparison", "write_scenario"]
+__all__ = [
+    "COMPARISON_FILES",
+    "SCENARIO_FILES",
+    "report_markdown",
+    "scenario_folder",
+    "write_comparison",
+    "write_scenario",
+]
+
+SCENARIO_FILES = (
+    "scenario.gpkg", "table.csv", "demand.csv", "report.md", "provenance.json", "map.html",
+)  # fmt: skip
+COMPARISON_FILES = ("comparison.csv", "comparison_map.html")
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+
+
+def scenario_folder(out: str | Path, name: str) -> Path:
+    """The folder of scenario ``name`` under ``out``; the name must be a plain slug.
+
+    Raises
+    ------
+    ConfigError
+        When ``name`` is not letters, digits, ``_`` and ``-`` (a path, ``..``, a
+        hidden name...): it would write outside ``out``.
+    """
+    if not isinstance(name, str) or not _SLUG.fullmatch(name):
+        raise ConfigError(
+            f"scenario name {name!r} is not a plain name: use letters, digits, '_' "
+            "and '-' only (at most 100, starting with a letter or digit) in the "
+            "scenario file's 'name' key; it names the output folder under --out"
+        )
+    return Path(out) / name
+
 
 KEY_ROWS = [
     "score_overall", "score_diversity", "score_social_mix", "score_services", "population_est",
@@ -147,12 +189,21 @@ def write_scenario(
     overwrite: bool = False,
     offline: bool = True,
     lang: str = "fr",
+    run_time: dt.datetime | None = None,
 ) -> list[Path]:
-    """Write ``<out>/<name>/``: scenario.gpkg, table.csv, demand.csv, report.md, map.html."""
-    folder = Path(out) / res.scenario.name
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ("scenario.gpkg", "table.csv", "demand.csv", "report.md", "map.html"):
-        check_target(folder / name, overwrite)
+    """Write ``<out>/<name>/``: scenario.gpkg, table.csv, demand.csv, report.md,
+    provenance.json and map.html, as one set (all files or none).
+
+    Raises
+    ------
+    ConfigError
+        When the scenario name is not a plain slug (:func:`scenario_folder`).
+    DataError
+        When the folder cannot be written or holds these files and ``overwrite`` is
+        False (checked before the computation).
+    """
+    folder = scenario_folder(out, res.scenario.name)
+    check_output_set(folder, SCENARIO_FILES, overwrite)  # before the computation
     before_cells, after_cells = _cells(res)
     meta = res.areas.attrs.get("bxlplan", {})
     layers = {
@@ -164,13 +215,6 @@ def write_scenario(
         layers["new_facilities"] = res.new_facilities[
             ["facility_id", "category", "name", "capacity", "geometry"]
         ]
-    written = [write_gpkg(layers, folder / "scenario.gpkg", meta, overwrite=overwrite)]
-    atomic_write(folder / "table.csv", res.table.to_csv(index=False).encode())
-    atomic_write(folder / "demand.csv", res.demand.to_csv(index=False).encode())
-    atomic_write(folder / "report.md", report_markdown(res).encode())
-    atomic_write(
-        folder / "provenance.json", json.dumps(meta, default=str, indent=2).encode()
-    )
     perimeter = gpd.GeoDataFrame(
         {"name": [res.scenario.pole]},
         geometry=[perimeter_of(res.scenario, res.before.context)],
@@ -184,9 +228,25 @@ def write_scenario(
         lang=lang,
         offline=offline,
     )
-    written += [folder / "table.csv", folder / "demand.csv", folder / "report.md"]
-    written.append(save_map(m, folder / "map.html", offline=offline, overwrite=True))
-    return written
+    # ``out`` is the scenarios' root: its lock keeps a comparison from swapping it
+    # while this scenario is written (bxlplan._io.output_set)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / ".bxlplan.lock").touch()
+    with output_set(
+        folder, SCENARIO_FILES, overwrite=overwrite, run_time=run_time
+    ) as stage:
+        tmp, when = stage.path, stage.run_time
+        write_gpkg(layers, tmp / "scenario.gpkg", meta, run_time=when)
+        atomic_write(tmp / "table.csv", csv_bytes(res.table))
+        atomic_write(tmp / "demand.csv", csv_bytes(res.demand))
+        atomic_write(tmp / "report.md", report_markdown(res).encode())
+        atomic_write(
+            tmp / "provenance.json",
+            json.dumps(_stamped(meta, when), default=str, indent=2).encode(),
+        )
+        save_map(m, tmp / "map.html", offline=offline, overwrite=True)
+    names = ("scenario.gpkg", "table.csv", "demand.csv", "report.md", "map.html")
+    return [folder / n for n in names]
 
 
 def write_comparison(
@@ -198,10 +258,16 @@ def write_comparison(
     offline: bool = True,
     lang: str = "fr",
 ) -> list[Path]:
-    """Variants side by side: comparison.csv and one map of the poles' score changes."""
+    """Variants side by side: comparison.csv and one map of the poles' score changes,
+    written together into ``out`` (the scenario folders in it are kept).
+
+    Raises
+    ------
+    DataError
+        When ``out`` cannot be written or holds these files and ``overwrite`` is False.
+    """
     out = Path(out)
-    check_target(out / "comparison.csv", overwrite)
-    atomic_write(out / "comparison.csv", table.to_csv().encode())
+    check_output_set(out, COMPARISON_FILES, overwrite)
     poles = pd.concat(
         [
             r.areas.iloc[[0]].assign(
@@ -220,7 +286,7 @@ def write_comparison(
     m = make_map(
         poles, "score_overall_change", perimeters=perimeters, lang=lang, offline=offline
     )
-    path = save_map(
-        m, out / "comparison_map.html", offline=offline, overwrite=overwrite
-    )
-    return [out / "comparison.csv", path]
+    with output_set(out, COMPARISON_FILES, overwrite=overwrite) as stage:
+        atomic_write(stage.path / "comparison.csv", csv_bytes(table, index=True))
+        save_map(m, stage.path / "comparison_map.html", offline=offline, overwrite=True)
+    return [out / n for n in COMPARISON_FILES]
