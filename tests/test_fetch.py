@@ -45,7 +45,7 @@ def _features(n):
 
 
 WGS84 = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4326"}}
-GOOD_FEATURES = _features(25)
+GOOD_FEATURES = _features(19)  # the 19 communes (checked like `bxlplan check`)
 STREAM_LIMIT_S = 8.0  # a slow or endless answer stops by itself after this
 MAX_REQUESTS = 100  # then the stand-in answers 410 Gone: no endless request loop
 
@@ -201,17 +201,17 @@ FAST = {"timeout": 5.0, "retries": 2, "backoff": 0.01}
 
 
 def test_wfs_paging_and_provenance(server, tmp_path):
-    res = fetch_layer("communes", tmp_path, base_url=server, page_size=10, **FAST)
-    assert res.status == "fetched" and res.features == 25
-    assert sum("GetFeature" in r for r in StandIn.requests) == 3  # 10 + 10 + 5
+    res = fetch_layer("communes", tmp_path, base_url=server, page_size=8, **FAST)
+    assert res.status == "fetched" and res.features == 19
+    assert sum("GetFeature" in r for r in StandIn.requests) == 3  # 8 + 8 + 3
     assert "outputFormat=application%2Fjson" in StandIn.requests[0]
     prov = json.loads(
         (tmp_path / "official/communes.geojson.provenance.json").read_text()
     )
-    assert prov["features"] == 25 and prov["url"].startswith(server)
+    assert prov["features"] == 19 and prov["url"].startswith(server)
     # the fetched file is what load() now reads, with the URL in its provenance
     communes = bxlplan.load("communes", tmp_path)
-    assert len(communes) == 25 and communes.crs.to_epsg() == 31370
+    assert len(communes) == 19 and communes.crs.to_epsg() == 31370
     assert communes.attrs["bxlplan"]["source_url"] == prov["url"]
 
 
@@ -231,7 +231,7 @@ def test_present_file_is_kept_unless_forced(server, tmp_path):
 def test_retries_after_500(server, tmp_path):
     StandIn.fail_first = {"/geoserver/wfs": 2}
     res = fetch_layer("communes", tmp_path, base_url=server, **FAST)
-    assert res.features == 25
+    assert res.features == 19
     assert len(StandIn.requests) == 3
 
 
@@ -428,7 +428,7 @@ def test_retry_after_is_honoured(server, tmp_path):
     StandIn.fail_headers = {"Retry-After": "1"}
     t0 = time.monotonic()
     res = fetch_layer("communes", tmp_path, base_url=server, deadline=5, **FAST)
-    assert res.features == 25
+    assert res.features == 19
     assert time.monotonic() - t0 >= 0.95  # waited as asked, not the 0.01 s backoff
     assert len(StandIn.requests) == 2
 
@@ -487,8 +487,10 @@ IMPOSSIBLE = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::9999
         ),
         (GOOD_FEATURES, LAMBERT, "look like longitude/latitude"),
         (GOOD_FEATURES, IMPOSSIBLE, "EPSG::999999.*not a known CRS"),
+        (GOOD_FEATURES[:5], WGS84, "not plausible.*features = 5 is outside"),
     ],
-    ids=["outside-region", "missing-column", "lonlat-as-lambert", "impossible-crs"],
+    ids=["outside-region", "missing-column", "lonlat-as-lambert", "impossible-crs",
+         "5-of-19-communes"],  # fmt: skip
 )
 def test_wrong_layer_never_replaces_the_good_file(
     server, tmp_path, features, crs, message
@@ -558,4 +560,4 @@ def test_killed_fetch_leaves_nothing_the_next_run_keeps(server, tmp_path):
     res = fetch_layer("communes", tmp_path, base_url=server, **FAST)
     assert res.status == "fetched" and res.cleaned == [stale]
     assert not stale.exists() and running.exists()
-    assert len(bxlplan.load("communes", tmp_path)) == 25
+    assert len(bxlplan.load("communes", tmp_path)) == 19

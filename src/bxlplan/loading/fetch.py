@@ -625,10 +625,13 @@ def _fetch_mdq(spec: LayerSpec, url: str, get: Callable[[str, str], Any]) -> Any
 
 def _validate(spec: LayerSpec, staged: Path, url: str) -> list[str]:
     """Load the staged file with the layer's catalog entry; return the load report."""
+    from .expect import require_plausible
     from .load import load
 
     try:
         obj = load(spec.name, path=staged)
+        # the same plausibility ranges as `bxlplan check` (e.g. 19 communes)
+        require_plausible(spec, obj, what=" fetched")
     except BxlplanError as exc:
         raise FetchError(
             f"layer '{spec.name}': the answer of {url} is not a usable "
