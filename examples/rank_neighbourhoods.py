@@ -19,7 +19,7 @@ def main(code: str = "15") -> None:
     ranked = areas.dropna(subset=["score_overall"]).sort_values(
         "score_overall", ascending=False
     )
-    print("best and worst neighbourhoods (0-100 scores):")
+    print("best and worst neighbourhoods (0-100 scores; unscored areas left out):")
     print(
         ranked[["area_id", "name_fr", *scores]].head(5).round(0).to_string(index=False)
     )
@@ -31,9 +31,11 @@ def main(code: str = "15") -> None:
     print(
         f"\nprofile of {row['name_fr']} / {row['name_nl']} ({code}), ~{row['population_est']:,.0f} residents"
     )
+    if row["flags"]:
+        print(f"  flags: {row['flags']}")
     for col in [*scores, "mix_landuse_entropy", "mix_activity_hill_q1_mean",
-                "social_income_median_eur", "social_income_ratio_to_region",
-                "social_income_diversity_entropy", "social_poverty_rate_commune"]:  # fmt: skip
+                "social_income_median_popmean_eur", "social_income_ratio_to_region",
+                "social_income_class_mix_entropy", "social_poverty_rate_commune"]:  # fmt: skip
         print(f"  {col:45s} {row[col]:10.3f}")
     print("  share of residents within the walking threshold:")
     for col in sorted(c for c in areas.columns if c.endswith("m_share")):

@@ -59,8 +59,8 @@ def tiny_units() -> gpd.GeoDataFrame:
 
 
 ASSESSMENT_LAYERS = ["region", "communes", "neighbourhoods", "green_spaces", "landuse_osm",
-                     "population_communes", "income_equivalised", "poverty_communes",
-                     "facilities", "streets"]  # fmt: skip
+                     "population_sectors", "population_communes", "income_equivalised",
+                     "poverty_communes", "facilities", "streets"]  # fmt: skip
 
 
 @pytest.fixture(scope="session")

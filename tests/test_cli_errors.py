@@ -71,3 +71,14 @@ def test_os_error_names_the_file(
     result = runner.invoke(app, ["check", "--data", str(tmp_path)])
     assert result.exit_code == 2
     assert "Permission denied" in result.output and "x.gpkg" in result.output
+
+
+def test_fetch_failure_exits_2_with_the_layer_and_url(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["fetch", "--data", str(tmp_path), "--base-url", "http://127.0.0.1:9",
+         "--deadline", "2", "--retries", "0", "communes"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "layer 'communes': http://127.0.0.1:9/" in result.output
+    assert "Traceback" not in result.output

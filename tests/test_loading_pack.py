@@ -86,7 +86,7 @@ def test_facilities_per_category(pack_layers):
                 "social_community", "daily_shops", "transit_stop", "green_space",
                 "green_space_large"]:  # fmt: skip
         assert summary.loc[cat, "count"] > 0, cat
-    assert summary.loc["transit_stop", "status"] == "partial"
+    assert summary.loc["transit_stop", "status"] == "ok"  # every STIB stop
     assert summary.loc["pharmacy", "count"] == 426  # every amenity=pharmacy POI
     assert summary.loc["hospital", "count"] == 20
     # POIs across the border are kept (they serve residents near it) and flagged
@@ -132,7 +132,7 @@ def test_graphml_network(pack):
 
 def test_transit_stops(pack_layers):
     stops = pack_layers["transit_stops"]
-    assert 900 < len(stops) < 1000
+    assert 2000 < len(stops) < 3000  # stop points of the full file (2,507)
     assert stops.crs.to_epsg() == 31370
 
 

@@ -215,8 +215,41 @@ def fetch_cmd(
             "--base-url", help="Send requests to this host instead (mirror, stand-in)."
         ),
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 30.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds one network read may wait.")
+    ] = 30.0,
     retries: Annotated[int, typer.Option(help="Retries per request.")] = 3,
+    deadline: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds for a whole layer: every request, retry and wait "
+            "(default: layers/fetch.yaml)."
+        ),
+    ] = None,
+    request_deadline: Annotated[
+        float | None,
+        typer.Option(
+            "--request-deadline",
+            help="Seconds for one request, body included (default: layers/fetch.yaml).",
+        ),
+    ] = None,
+    max_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-bytes",
+            help="Bytes one layer may download (default: layers/fetch.yaml).",
+        ),
+    ] = None,
+    max_pages: Annotated[
+        int | None,
+        typer.Option(
+            "--max-pages",
+            help="WFS pages one layer may take (default: layers/fetch.yaml).",
+        ),
+    ] = None,
+    page_size: Annotated[
+        int, typer.Option("--page-size", help="Features per WFS page.")
+    ] = 1000,
 ) -> None:
     """Download official layers (WFS, Monitoring API) into the data folder."""
     from .loading.catalog import data_dir
@@ -236,11 +269,20 @@ def fetch_cmd(
                 base_url=base_url,
                 timeout=timeout,
                 retries=retries,
+                deadline=deadline,
+                request_deadline=request_deadline,
+                max_bytes=max_bytes,
+                max_pages=max_pages,
+                page_size=page_size,
             )
-        except BxlplanError as exc:
-            err.print(f"[red]{escape(name)}: {escape(str(exc))}[/]", highlight=False)
+        except BxlplanError as exc:  # the message names the layer and the URL
+            err.print(f"[red]{escape(str(exc))}[/]", highlight=False)
             failed = True
             continue
+        for part in res.cleaned:
+            console.print(
+                f"{name}: removed {part}, left by a killed fetch", markup=False
+            )
         if res.status == "fetched":
             console.print(
                 f"{name}: {res.features} feature(s) -> {res.path}", markup=False
@@ -253,7 +295,7 @@ def fetch_cmd(
         else:
             console.print(f"{name}: no official service in the catalog", markup=False)
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(2)
 
 
 @app.command("assess")
@@ -281,6 +323,13 @@ def assess_cmd(
         Path | None,
         typer.Option(help="A scoring YAML replacing layers/scoring.yaml keys."),
     ] = None,
+    population: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your own population: points or polygons with a 'population' field "
+            "(replaces the official sector figures)."
+        ),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace existing output files.")
     ] = False,
@@ -289,13 +338,27 @@ def assess_cmd(
     import pandas as pd
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from .exports.gis import write_assessment
+    from ._io import check_output_set
+    from .exports.gis import assessment_names, write_assessment
     from .loading.areas import load_areas
     from .loading.catalog import data_dir
-    from .scoring.assess import assess, prepare, scoring_config
+    from .scoring.assess import assess, prepare
+    from .scoring.scores import scoring_config
 
     formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
     folder = data_dir(data)
+    # everything that needs no computation is checked before the preparation
+    check_output_set(out, assessment_names(formats), overwrite)
+    config = scoring_config(scoring)
+    if units.endswith((".yaml", ".yml")):  # a pole's perimeter from a scenario file
+        from .loading.load import load
+        from .scenarios.spec import perimeter_area, read_scenario
+
+        hoods = load("neighbourhoods", folder)
+        scn = read_scenario(units, region=load("region", folder))
+        areas = perimeter_area(scn, hoods)
+    else:
+        areas = load_areas(units, folder)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -305,19 +368,12 @@ def assess_cmd(
         task = bar.add_task("preparing", total=None)
         ctx = prepare(
             folder,
-            config=scoring_config(scoring),
+            config=config,
             network=not euclidean,
+            population=population,
             progress=lambda msg: bar.update(task, description=msg),
         )
         bar.update(task, description=f"assessing {units}")
-        if units.endswith((".yaml", ".yml")):  # a pole's perimeter from a scenario file
-            from .loading.load import load
-            from .scenarios.spec import perimeter_area, read_scenario
-
-            scn = read_scenario(units, region=load("region", folder))
-            areas = perimeter_area(scn, ctx.neighbourhoods)
-        else:
-            areas = load_areas(units, folder)
         result = assess(areas, ctx)
         bar.update(task, description="writing")
         written = write_assessment(
@@ -337,7 +393,10 @@ def assess_cmd(
         table.add_column(
             col, justify="right" if col not in ("area", "name") else "left"
         )
-    ranked = result.areas.sort_values("score_overall", ascending=False)
+    # flagged areas (uninhabited, small population) have no score: never ranked
+    ranked = result.areas.dropna(subset=["score_overall"]).sort_values(
+        "score_overall", ascending=False
+    )
     shown = ranked if len(ranked) <= 12 else pd.concat([ranked.head(6), ranked.tail(6)])
     for row in shown.itertuples():
         table.add_row(
@@ -355,10 +414,22 @@ def assess_cmd(
             ),
         )
     console.print(table)
-    missing = result.areas.attrs["bxlplan"]["parameters"]["missing_categories"]
-    if missing:
+    params = result.areas.attrs["bxlplan"]["parameters"]
+    unscored = len(result.areas) - len(ranked)
+    if unscored:
         console.print(
-            f"[yellow]no data for: {', '.join(missing)} (left out of the services score)[/]"
+            f"[yellow]{unscored} area(s) not scored: uninhabited or fewer than "
+            f"{params['population_floor']:,.0f} residents (see the `flags` column)[/]"
+        )
+    if params["missing_categories"]:
+        console.print(
+            f"[yellow]no data for: {', '.join(params['missing_categories'])} "
+            "(left out of the services score)[/]"
+        )
+    if params["partial_categories"]:
+        console.print(
+            f"[yellow]partial data for: {', '.join(params['partial_categories'])} "
+            "(shown, left out of the services score)[/]"
         )
     for path in written:
         console.print(f"wrote {path}", markup=False)
@@ -448,8 +519,11 @@ scenario_app = typer.Typer(
 app.add_typer(scenario_app, name="scenario")
 
 
-def _prepare_for_scenarios(data: Path | None, files: list[Path]):
-    """Validate every scenario file first (fast), then prepare the baseline once."""
+def _prepare_for_scenarios(
+    data: Path | None, files: list[Path], check: Any = None
+) -> Any:
+    """Validate every scenario file and its outputs first (fast, through ``check``),
+    then prepare the baseline once."""
     from .loading.catalog import data_dir
     from .loading.load import load
     from .scenarios.spec import read_scenario
@@ -458,7 +532,9 @@ def _prepare_for_scenarios(data: Path | None, files: list[Path]):
     folder = data_dir(data)
     region = load("region", folder)
     for f in files:
-        read_scenario(f, region=region)
+        scn = read_scenario(f, region=region)
+        if check is not None:
+            check(scn)
     with console.status("preparing the baseline (layers, population, access)..."):
         return prepare(folder)
 
@@ -476,9 +552,14 @@ def scenario_run_cmd(
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
 ) -> None:
     """Baseline vs scenario for a pole and its walking surroundings."""
+    from ._io import check_output_set
     from .scenarios import run_scenario, write_scenario
+    from .scenarios.outputs import SCENARIO_FILES, scenario_folder
 
-    ctx = _prepare_for_scenarios(data, files)
+    def check(scn: Any) -> None:
+        check_output_set(scenario_folder(out, scn.name), SCENARIO_FILES, overwrite)
+
+    ctx = _prepare_for_scenarios(data, files, check)
     for f in files:
         res = run_scenario(f, ctx)
         written = write_scenario(
@@ -504,8 +585,11 @@ def scenario_compare_cmd(
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
 ) -> None:
     """Variants side by side in one table and one map."""
+    from ._io import check_output_set
     from .scenarios import compare_scenarios, write_comparison
+    from .scenarios.outputs import COMPARISON_FILES
 
+    check_output_set(out, COMPARISON_FILES, overwrite)
     ctx = _prepare_for_scenarios(data, files)
     table, results = compare_scenarios(files, ctx)
     written = write_comparison(table, results, out, overwrite=overwrite, lang=lang)

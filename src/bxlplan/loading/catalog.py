@@ -1,8 +1,10 @@
 """The layer catalog: declarative descriptions of every layer kind (``layers/*.yaml``).
 
-The catalog folder is found, in order, from ``$BXLPLAN_LAYERS``, the copy packaged in
-the wheel (``bxlplan/_catalog``) and the repository's ``layers/`` folder (editable
-installs and checkouts).
+The shipped catalog is the copy packaged in the wheel (``bxlplan/_catalog``) or the
+repository's ``layers/`` folder (editable installs and checkouts). ``$BXLPLAN_LAYERS``
+names one or more folders (separated by ``os.pathsep``) whose YAML files are *added* to
+it: a user's new layer (e.g. an IBSA export to score) sits beside the shipped ones, and
+a user file with the same name as a shipped one replaces that one file only.
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ConfigError, DataError
 
 __all__ = [
     "LayerSpec",
     "catalog",
     "catalog_dir",
+    "catalog_dirs",
     "data_dir",
     "get_spec",
     "read_catalog_file",
@@ -30,19 +31,40 @@ DEFAULT_DATA_HINT = "../shared/data/brussels"
 
 
 def catalog_dir() -> Path:
-    """Return the folder holding the layer catalog (``layers/``)."""
-    env = os.environ.get("BXLPLAN_LAYERS")
-    candidates = [Path(env)] if env else []
+    """Return the folder holding the shipped layer catalog (``layers/``)."""
     here = Path(__file__).resolve().parent.parent
-    candidates += [here / "_catalog", here.parent.parent / "layers"]
+    candidates = [here / "_catalog", here.parent.parent / "layers"]
     for cand in candidates:
         if (cand / "neighbourhoods.yaml").is_file():
             return cand
     raise ConfigError(
         "cannot find the layer catalog (layers/*.yaml); looked in "
         + ", ".join(str(c) for c in candidates)
-        + ". Set BXLPLAN_LAYERS to the folder of the catalog."
+        + ". Reinstall bxlplan."
     )
+
+
+def catalog_dirs() -> list[Path]:
+    """The shipped catalog folder, then the user folders of ``$BXLPLAN_LAYERS``."""
+    dirs = [catalog_dir()]
+    for part in filter(None, os.environ.get("BXLPLAN_LAYERS", "").split(os.pathsep)):
+        folder = Path(part).expanduser()
+        if not folder.is_dir():
+            raise ConfigError(
+                f"BXLPLAN_LAYERS names {folder}, which is not a folder: give folders "
+                "of extra catalog files (*.yaml), separated by " + repr(os.pathsep)
+            )
+        dirs.append(folder)
+    return dirs
+
+
+def _catalog_path(name: str) -> Path:
+    """The file ``name`` of the catalog: the last folder of :func:`catalog_dirs` that
+    has it (a user's file replaces the shipped one of the same name)."""
+    for folder in reversed(catalog_dirs()):
+        if (folder / name).is_file():
+            return folder / name
+    return catalog_dir() / name
 
 
 def data_dir(data: str | os.PathLike[str] | None = None) -> Path:
@@ -68,15 +90,11 @@ def data_dir(data: str | os.PathLike[str] | None = None) -> Path:
 
 @cache
 def read_catalog_file(name: str) -> dict[str, Any]:
-    """Read one YAML file of the catalog folder (cached)."""
-    path = catalog_dir() / name
-    try:
-        with open(path, encoding="utf-8") as fh:
-            content = yaml.safe_load(fh)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"catalog file {path} is missing") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"catalog file {path} is not valid YAML: {exc}") from exc
+    """Read one YAML file of the catalog (cached), with the project's safe reader."""
+    from .._yaml import load_yaml
+
+    path = _catalog_path(name)
+    content = load_yaml(path, what="catalog file")
     if not isinstance(content, dict):
         raise ConfigError(f"catalog file {path} must hold a mapping")
     return content
@@ -199,7 +217,8 @@ def _parse_spec(path: Path) -> LayerSpec:
 def catalog() -> dict[str, LayerSpec]:
     """Return every layer kind of the catalog, by name, in a stable order."""
     specs: dict[str, LayerSpec] = {}
-    for path in sorted(catalog_dir().glob("*.yaml")):
+    names = sorted({p.name for d in catalog_dirs() for p in d.glob("*.yaml")})
+    for path in (_catalog_path(n) for n in names):
         # layer files have a `kind`; the others (functions, labels, scoring, scenario
         # defaults) are settings read by name
         if "kind" not in read_catalog_file(path.name):

@@ -8,7 +8,6 @@ the report of what cleaning changed.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -22,9 +21,11 @@ import pandas as pd
 import shapely
 
 from .. import __version__
+from .._io import run_timestamp
 from ..errors import DataError
 from .catalog import LayerSpec, data_dir, get_spec, read_catalog_file
-from .readers import read_gtfs_stops, read_table, read_vector
+from .readers import read_table, read_vector
+from .transit import read_stops
 from .validate import apply_columns, clean_geometries, to_working_crs
 
 __all__ = ["load", "load_polygons", "provenance", "sha256_file"]
@@ -51,7 +52,7 @@ def provenance(
         "sha256": sha256_file(path),
         "licence": spec.licence if spec else "user-supplied",
         "attribution": spec.attribution if spec else "",
-        "loaded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "loaded_at": run_timestamp().isoformat(),
         "bxlplan_version": __version__,
         "report": list(report),
     }
@@ -141,11 +142,12 @@ def load(
     elif spec.kind == "table":
         obj = _load_table(spec, file, entry)
     else:
+        report: list[str] = []
         if spec.kind == "gtfs_stops":
-            gdf = read_gtfs_stops(file)
+            gdf = read_stops(file, spec, entry=entry, report=report)
         else:
             gdf = read_vector(file, layer=entry.get("layer"), crs=entry.get("crs"))
-        obj = _finish_vector(spec, gdf, file, [], layer=entry.get("layer"))
+        obj = _finish_vector(spec, gdf, file, report, layer=entry.get("layer"))
     if path is None and entry.get("fallback"):
         _announce_fallback(spec, obj, file, entry)
     return obj

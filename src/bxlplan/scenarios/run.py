@@ -19,7 +19,6 @@ surroundings (the perimeter buffered by ``surroundings_m``), before and after.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import pandas as pd
 import shapely
 
 from .. import __version__
+from .._io import run_timestamp
 from ..errors import ConfigError, DataError
 from ..loading.catalog import read_catalog_file
 from ..scoring.assess import Assessment, Context, assess, compute_access
@@ -308,7 +308,7 @@ def run_scenario(path: str | Path, ctx: Context) -> ScenarioResult:
     table = pd.DataFrame(rows)
     cols = {}
     for col in ("score_overall", "score_diversity", "score_social_mix", "score_services", "population_est",
-                "social_income_diversity_entropy", "mix_landuse_entropy"):  # fmt: skip
+                "social_income_class_mix_entropy", "mix_landuse_entropy"):  # fmt: skip
         b, a = before.areas[col].to_numpy(), after.areas[col].to_numpy()
         cols |= {f"{col}_before": b, f"{col}_after": a, f"{col}_change": a - b}
     out = gpd.GeoDataFrame(
@@ -333,7 +333,7 @@ def run_scenario(path: str | Path, ctx: Context) -> ScenarioResult:
     demand = _demand(scn, ctx, after_ctx, areas.iloc[:1])
     meta = {
         "scenario": str(scn.path), "bxlplan_version": __version__,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created_at": run_timestamp().isoformat(),
         "assumptions": scn.assumptions + scn.used_defaults, "sources": scn.sources,
     }  # fmt: skip
     out.attrs["bxlplan"] = meta
@@ -357,7 +357,7 @@ def compare_scenarios(
             "scenario": r.scenario.name, "pole": r.scenario.pole,
             "new_dwellings": r.social_housing["new_dwellings"], "new_residents": round(r.scenario.new_residents),
             "programme_social_share": r.social_housing["programme_social_share"],
-            "gap_to_15pct_dwellings": r.social_housing["gap_dwellings_to_target"],
+            "social_gap_to_target_dwellings": r.social_housing["gap_dwellings_to_target"],
         }  # fmt: skip
         for col in (
             "score_overall",

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .assess import Assessment, assess, prepare
-from .scores import score_table
+from .scores import score_table, scoring_config
 
-__all__ = ["Assessment", "assess", "prepare", "score_table"]
+__all__ = ["Assessment", "assess", "prepare", "score_table", "scoring_config"]

@@ -8,7 +8,6 @@ a prepared context with modified inputs.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pandas as pd
 import shapely
 
 from .. import __version__
+from .._io import run_timestamp
 from ..errors import DataError
 from ..indicators.access import (
     StreetGraph,
@@ -34,6 +34,7 @@ from ..indicators.diversity import (
     landuse_surface,
     shares,
 )
+from ..indicators.registry import resident_weighted
 from ..indicators.social import (
     dissimilarity,
     information_theory_h,
@@ -41,13 +42,13 @@ from ..indicators.social import (
     weighted_quantiles,
 )
 from ..loading.areas import make_grid
-from ..loading.catalog import get_spec, read_catalog_file
+from ..loading.catalog import get_spec
 from ..loading.expect import require_plausible
 from ..loading.facilities import categories as facility_categories
 from ..loading.facilities import load_facilities
 from ..loading.load import load
-from ..loading.population import dasymetric_population
-from .scores import score_table
+from ..loading.population import RESIDENTIAL_FUNCTIONS, estimate_population
+from .scores import score_spread, score_table, scoring_config, validate_scoring
 
 __all__ = ["Assessment", "Context", "assess", "prepare"]
 
@@ -82,18 +83,11 @@ class Context:
     income_reference: float
     network_mode: str = "network"
     sources: dict[str, Any] = field(default_factory=dict)
+    partial: dict[str, str] = field(default_factory=dict)  # category -> why partial
+    land: gpd.GeoDataFrame | None = None  # every 100 m cell: land_m2, residential_m2
+    user_values: dict[str, pd.Series] = field(default_factory=dict)  # id -> by code
     _access: dict[str, Any] = field(default_factory=dict, repr=False)
-
-
-def scoring_config(path: str | Path | None = None) -> dict[str, Any]:
-    """The scoring configuration: ``layers/scoring.yaml`` or a user's file."""
-    if path is None:
-        return dict(read_catalog_file("scoring.yaml"))
-    import yaml
-
-    with open(path, encoding="utf-8") as fh:
-        user = yaml.safe_load(fh) or {}
-    return {**read_catalog_file("scoring.yaml"), **user}
+    _site: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 def _zoning(data: Path, green: gpd.GeoDataFrame, report: list[str]) -> gpd.GeoDataFrame:
@@ -122,6 +116,7 @@ def prepare(
     network: bool = True,
     progress: Any = None,
     layers: dict[str, Any] | None = None,
+    population: str | Path | gpd.GeoDataFrame | None = None,
 ) -> Context:
     """Load every layer the assessment needs and compute access for all origins.
 
@@ -137,11 +132,15 @@ def prepare(
         the ``distance_mode`` say "euclidean").
     layers
         Already-loaded layers to reuse (name -> GeoDataFrame).
+    population
+        Your own population: points or polygons (a file or a GeoDataFrame) with a
+        ``population`` column. They take precedence over the official sectors (2024),
+        which take precedence over the commune totals (2020).
     """
     from ..loading.catalog import data_dir
 
     folder = data_dir(data)
-    config = config or scoring_config()
+    config = validate_scoring(config) if config is not None else scoring_config()
     report: list[str] = []
     layers = dict(layers or {})
 
@@ -164,9 +163,24 @@ def prepare(
     step("estimating population")
     cell = float(config.get("origins_cell_m", 100))
     grid = make_grid(region, cell, "square")
-    grid["population"] = dasymetric_population(
-        grid, communes, get("population_communes"), zoning, report=report
-    ).to_numpy()
+    try:
+        sectors = get("population_sectors")
+    except DataError as exc:  # no sector file: the 2020 commune totals are the fallback
+        if "is not in the data folder" not in str(exc):
+            raise
+        sectors = None
+        report.append("population from the commune totals: no sector population file")
+    estimate = estimate_population(
+        grid,
+        landuse=zoning,
+        sectors=sectors,
+        communes=communes,
+        commune_table=get("population_communes") if sectors is None else None,
+        user=population,
+        report=report,
+    )
+    grid["population"] = estimate.to_numpy()
+    land = _land_cells(grid, zoning)
     origins = grid.loc[grid["population"] > 0].reset_index(drop=True)
     origins["cell"] = origins.geometry.values  # kept for the shortage zones
     origins = origins.set_geometry(shapely.point_on_surface(origins.geometry.values))
@@ -211,17 +225,95 @@ def prepare(
     fac = layers["facilities"]
     cats = facility_categories()
     missing = list(fac.attrs.get("bxlplan", {}).get("missing_categories", []))
+    partial = dict(fac.attrs.get("bxlplan", {}).get("partial_categories", {}))
+    user_values = _user_indicator_values(config, get)
     step("building the street graph")
     graph = StreetGraph(get("streets"))
     ctx = Context(
         data=folder, config=config, graph=graph, origins=origins, facilities=fac, categories=cats,
         missing=missing, surface=surface, neighbourhoods=hoods, communes=communes, poverty=poverty,
         income_reference=ref, network_mode="network" if network else "euclidean",
+        partial=partial, land=land, user_values=user_values,
         sources={n: getattr(layer, "attrs", {}).get("bxlplan", {}).get("source") for n, layer in layers.items()},
     )  # fmt: skip
     ctx.sources["report"] = report
+    ctx.sources["population"] = estimate.attrs.get("bxlplan", {})
     compute_access(ctx, progress=step)
     return ctx
+
+
+def _land_cells(grid: gpd.GeoDataFrame, zoning: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Every cell of the origins grid with its land area and its residential land area
+    (functions housing and mixed): the support of the site accessibility."""
+    res = zoning.loc[zoning["function"].isin(RESIDENTIAL_FUNCTIONS)]
+    parts = shapely.get_parts(res.geometry.values)
+    tree = shapely.STRtree(parts)
+    cells = grid.geometry.values
+    c_idx, p_idx = tree.query(cells, predicate="intersects")
+    pieces = shapely.area(shapely.intersection(cells[c_idx], parts[p_idx]))
+    res_m2 = np.bincount(c_idx, weights=pieces, minlength=len(grid))
+    land = gpd.GeoDataFrame(
+        {"land_m2": shapely.area(cells), "residential_m2": res_m2},
+        geometry=cells,
+        crs=grid.crs,
+    )
+    # overlapping land-use polygons must not count a square metre twice
+    land["residential_m2"] = np.minimum(land["residential_m2"], land["land_m2"])
+    return land
+
+
+def _user_indicator_values(config: dict[str, Any], get: Any) -> dict[str, pd.Series]:
+    """Values of the scoring file's user indicators, by neighbourhood code."""
+    out = {}
+    for name, spec in (config.get("indicators") or {}).items():
+        table = get(spec["layer"])
+        column = spec.get("column", "value")
+        if column not in table:
+            raise DataError(
+                f"layer '{spec['layer']}' ({table.attrs.get('bxlplan', {}).get('source')})"
+                f" has no column '{column}' for the indicator '{name}' of the scoring "
+                f"file; columns: {', '.join(map(str, table.columns))}"
+            )
+        out[name] = pd.to_numeric(table.set_index("code")[column], errors="coerce")
+    return out
+
+
+def _site_access(
+    areas: gpd.GeoDataFrame, ctx: Context
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Share of each area's residential land (all its land where it has none) whose
+    cell reaches each category within its threshold; and each area's residential land.
+
+    A cell counts with the part of it inside the area: its residential land times the
+    share of the cell inside the area (residential land assumed even within a cell).
+    """
+    out = pd.DataFrame(index=areas.index)
+    n = len(areas)
+    if ctx.land is None or not ctx._site:
+        return out, np.full(n, np.nan)
+    cells = ctx.land.geometry.values
+    a_idx, c_idx = shapely.STRtree(cells).query(
+        areas.geometry.values, predicate="intersects"
+    )
+    inside = shapely.area(
+        shapely.intersection(areas.geometry.values[a_idx], cells[c_idx])
+    )
+    land_m2 = ctx.land["land_m2"].to_numpy()
+    frac = np.where(land_m2[c_idx] > 0, inside / land_m2[c_idx], 0.0)
+    res_w = ctx.land["residential_m2"].to_numpy()[c_idx] * frac
+    res_area = np.bincount(a_idx, weights=res_w, minlength=n)
+    # areas with no residential land are weighed by all their land
+    w = np.where(res_area[a_idx] > 0, res_w, inside)
+    den = np.bincount(a_idx, weights=w, minlength=n)
+    for cat, nearest in ctx._site.items():
+        thr = int(ctx.categories[cat]["threshold_m"])
+        reach = (nearest[c_idx] <= thr).astype(float)
+        num = np.bincount(a_idx, weights=w * reach, minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"site_{cat}_within_{thr}m_land_share"] = np.where(
+                den > 0, num / den, np.nan
+            )
+    return out, res_area
 
 
 def compute_access(ctx: Context, progress: Any = None) -> None:
@@ -235,6 +327,17 @@ def compute_access(ctx: Context, progress: Any = None) -> None:
     mix_d = float(ctx.config.get("activity_mix_distance_m", 800))
     beta_k = float(ctx.config.get("gravity_beta_at_threshold", 4.0))
     acc: dict[str, Any] = {}
+    site: dict[str, np.ndarray] = {}
+    land_pts = (
+        shapely.point_on_surface(ctx.land.geometry.values)
+        if ctx.land is not None
+        else None
+    )
+    l_att = (
+        ctx.graph.attach(gpd.GeoSeries(land_pts, crs=origins.crs))
+        if land_pts is not None and ctx.network_mode == "network"
+        else None
+    )
     for cat, info in ctx.categories.items():
         if cat in ctx.missing:
             continue
@@ -245,11 +348,15 @@ def compute_access(ctx: Context, progress: Any = None) -> None:
         if ctx.network_mode == "network":
             f_att = ctx.graph.attach(sub.geometry)
             nearest = ctx.graph.nearest(o_att, f_att)
+            if l_att is not None:
+                site[cat] = ctx.graph.nearest(l_att, f_att)
             pairs = pair_distances(
                 ctx.graph, o_att, f_att, group, limit=max(thr, mix_d)
             )
         else:
             nearest = euclidean_nearest(origins.geometry.values, sub.geometry.values)
+            if land_pts is not None:
+                site[cat] = euclidean_nearest(land_pts, sub.geometry.values)
             tree = shapely.STRtree(sub.geometry.values)
             oi, fi = tree.query(
                 origins.geometry.values, predicate="dwithin", distance=max(thr, mix_d)
@@ -278,6 +385,7 @@ def compute_access(ctx: Context, progress: Any = None) -> None:
             "capacity": _capacity(sub, ids),
         }
     ctx._access = acc
+    ctx._site = site
 
 
 def latest_poverty_rate(poverty: pd.DataFrame) -> pd.Series:
@@ -386,19 +494,22 @@ def assess(
     Parameters
     ----------
     areas
-        Polygons with ``area_id`` (``bxlplan.loading.areas.load_areas``).
+        Polygons with ``area_id`` (``bxlplan.loading.areas.load_areas``); an
+        ``inhabited`` column (the neighbourhoods' catalog field) is respected.
     ctx
         A prepared context (:func:`prepare`); built from ``data`` when omitted.
     dwellings
         Optional dwellings by tenure per area (index ``area_id``; columns ``social``,
-        ``total``) for the social-housing share against the target.
+        ``total``) for the social-housing share against the target band.
 
     Returns
     -------
     Assessment
-        ``areas`` with the indicator columns (names carry unit and threshold, e.g.
-        ``access_pharmacy_within_800m_share``) and ``score_*``; shortage zones per
-        category. Areas without residents or data get NaN and a flag, never 0.
+        ``areas`` with the indicator columns of the registry
+        (``layers/indicators.yaml``; names carry unit and threshold, e.g.
+        ``access_pharmacy_within_800m_share``), ``score_*`` and ``flags``; shortage
+        zones per category. An area flagged ``uninhabited`` or ``small_population``
+        gets NaN for every resident-weighted indicator and every score, never 0.
     """
     ctx = ctx or prepare(data)
     areas = areas.reset_index(drop=True)
@@ -408,9 +519,12 @@ def assess(
     a_idx, o_idx = _area_origins(areas, origins)
     ind = pd.DataFrame(index=areas.index)
     ind["population_est"] = np.bincount(a_idx, weights=pop[o_idx], minlength=n)
-    ind["no_residents"] = ind["population_est"] <= 0
     # --- functional diversity
-    ind = ind.join(landuse_mix(areas, ctx.surface))
+    unmapped_max = float(ctx.config.get("landuse_unmapped_max", 0.5))
+    mix = landuse_mix(areas, ctx.surface)
+    unmapped = mix["mix_landuse_no_info_share"].to_numpy() > unmapped_max
+    mix.loc[unmapped, [c for c in mix if c != "mix_landuse_no_info_share"]] = np.nan
+    ind = ind.join(mix)
     act = sorted(ctx._access)
     counts = (
         np.column_stack([ctx._access[c]["count_mix"] for c in act])
@@ -437,11 +551,11 @@ def assess(
             weighted, pop, a_idx, o_idx, n
         )
     # --- social mix
-    ind["social_income_median_eur"] = _weighted_mean(
+    ind["social_income_median_popmean_eur"] = _weighted_mean(
         origins["income"].to_numpy(), pop, a_idx, o_idx, n
     )
     ind["social_income_ratio_to_region"] = (
-        ind["social_income_median_eur"] / ctx.income_reference
+        ind["social_income_median_popmean_eur"] / ctx.income_reference
     )
     k = int(ctx.config.get("income_classes", 5))
     buf = float(ctx.config.get("income_surroundings_m", 800))
@@ -450,7 +564,7 @@ def assess(
     ok = cls[bo] >= 0
     class_pop = np.zeros((n, k))
     np.add.at(class_pop, (ba[ok], cls[bo][ok]), pop[bo][ok])
-    ind["social_income_diversity_entropy"] = local_entropy(class_pop)
+    ind["social_income_class_mix_entropy"] = local_entropy(class_pop)
     # Segregation across sub-units needs a group split inside each sub-unit. Income
     # classes do not give one (neighbourhood medians: one class per neighbourhood, D and
     # H would be trivially 1); commune poverty rates do: poor = residents x rate.
@@ -467,11 +581,17 @@ def assess(
         dw = dwellings.reindex(areas["area_id"])
         with np.errstate(invalid="ignore", divide="ignore"):
             ind["social_housing_share"] = (dw["social"] / dw["total"]).to_numpy()
-        ind["social_housing_gap_to_15pct_dwellings"] = (
+        ind["social_housing_gap_to_target_dwellings"] = (
             target * dw["total"] - dw["social"]
         ).to_numpy()
     else:
         ind["social_housing_share"] = np.nan  # unknown: no tenure data for these areas
+    # --- user indicators (scoring file): resident-weighted mean of the values of the
+    # neighbourhoods the residents live in
+    hood = origins["neighbourhood"].to_numpy(dtype=float, na_value=np.nan)
+    for name, values in ctx.user_values.items():
+        per_origin = pd.Series(hood).map(values).to_numpy(dtype=float)
+        ind[f"user_{name}"] = _weighted_mean(per_origin, pop, a_idx, o_idx, n)
     # --- distance to services
     for cat in ctx.categories:
         thr = int(ctx.categories[cat]["threshold_m"])
@@ -497,47 +617,91 @@ def assess(
         ind[f"{prefix}_gravity_{thr}m"] = _weighted_mean(
             a["gravity"], pop, a_idx, o_idx, n
         )
-        if (
-            a.get("capacity") is not None
-        ):  # 2SFCA where every facility's capacity is known
+        if a.get("capacity") is not None:  # 2SFCA where every capacity is known
             sfca = two_step_fca(a["pairs"], a["capacity"], pop)
             ind[f"{prefix}_2sfca_per_1000_within_{thr}m"] = 1000 * _weighted_mean(
                 sfca, pop, a_idx, o_idx, n
             )
-    ind.loc[
-        ind["no_residents"],
-        [
-            c
-            for c in ind.columns
-            if c.startswith("access_") or c.startswith("social_income")
-        ],
-    ] = np.nan
+    site, _res_area = _site_access(areas, ctx)
+    ind = ind.join(site)
+    # --- who is scored: inhabited by the catalog and by the data
+    floor = float(ctx.config.get("population_floor", 200))
+    catalog_says = (
+        areas["inhabited"].fillna(True).astype(bool).to_numpy()
+        if "inhabited" in areas
+        else np.ones(n, dtype=bool)
+    )
+    pop_est = ind["population_est"].to_numpy()
+    uninhabited = ~catalog_says | (pop_est <= 0)
+    small = ~uninhabited & (pop_est < floor)
+    unscored = uninhabited | small
+    user_cols = [f"user_{name}" for name in ctx.user_values]
+    ind.loc[unscored, resident_weighted(list(ind.columns)) + user_cols] = np.nan
     have = [c for c in ctx.categories if c in ctx._access]
-    scores = score_table(ind, have, ctx.config, len(act))
+    complete = [c for c in have if c not in ctx.partial]
+    scores = score_table(ind, complete, ctx.config, len(act))
+    scores.loc[unscored] = np.nan
+    flags = _flags(n, uninhabited, small, unmapped, ctx)
     out = areas.join(ind).join(scores).copy()  # one block per dtype, not hundreds
+    out["flags"] = flags
     shortage = shortage_zones(ctx)
+    spread = score_spread(ind.loc[~unscored], complete, ctx.config, len(act))
     params = {
         "distance_mode": ctx.network_mode,
         "thresholds_m": {c: int(v["threshold_m"]) for c, v in ctx.categories.items()},
         "missing_categories": ctx.missing,
+        "partial_categories": ctx.partial,
+        "scored_categories": complete,
+        "population_floor": floor,
+        "landuse_unmapped_max": unmapped_max,
         "income_reference_eur": ctx.income_reference,
         "origins": int(len(origins)),
         "origins_cell_m": ctx.config.get("origins_cell_m"),
         "weights": ctx.config.get("weights"),
+        "rules": ctx.config.get("rules"),
+        "user_indicators": ctx.config.get("indicators") or {},
     }
     out.attrs["bxlplan"] = {
         "bxlplan_version": __version__,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created_at": run_timestamp().isoformat(),
         "data": str(ctx.data),
         "sources": {k: v for k, v in ctx.sources.items() if k != "report"},
         "report": ctx.sources.get("report", [])
         + [
             f"category '{c}' has no data: left out of the services score"
             for c in ctx.missing
+        ]
+        + [
+            f"category '{c}' is partial ({why}): shown, left out of the services score"
+            for c, why in ctx.partial.items()
         ],
         "parameters": params,
+        "score_spread": spread.round(3).to_dict(orient="index"),
     }
     return Assessment(out, shortage, ctx)
+
+
+def _flags(
+    n: int,
+    uninhabited: np.ndarray,
+    small: np.ndarray,
+    unmapped: np.ndarray,
+    ctx: Context,
+) -> list[str]:
+    """The ``flags`` column: short codes, ';'-separated (``layers/indicators.yaml``)."""
+    common = [f"missing:{c}" for c in ctx.missing] + [
+        f"partial:{c}" for c in ctx.partial
+    ]
+    out = []
+    for i in range(n):
+        codes = (
+            (["uninhabited"] if uninhabited[i] else [])
+            + (["small_population"] if small[i] else [])
+            + (["landuse_unmapped"] if unmapped[i] else [])
+            + common
+        )
+        out.append(";".join(codes))
+    return out
 
 
 def shortage_zones(ctx: Context) -> gpd.GeoDataFrame:
