@@ -128,6 +128,107 @@ def test_text_from_data_is_shown_as_text(browser, small_map):
     assert visit.errors == []
 
 
+SIX_SEVEN = "{{ 6*7 }}"
+MKDIR = "{{ lipsum.__globals__.os.mkdir(range.__name__) }}"
+
+
+@pytest.fixture
+def template_map(tmp_path, monkeypatch):
+    """Template syntax in every text path: areas, facilities, zones, pole, legend,
+    attribution. Returns the page, the map's JavaScript name and where things are."""
+    import bxlplan.exports.maps as maps
+
+    monkeypatch.chdir(tmp_path)  # where mkdir(range.__name__) would create "range"
+    real = maps.read_catalog_file
+    monkeypatch.setattr(
+        maps, "read_catalog_file",
+        lambda name: {**real(name), "attribution": f"Src {SIX_SEVEN}"}
+        if name == "labels.yaml" else real(name),
+    )  # fmt: skip
+    boxes = [
+        shapely.box(148000 + 1000 * i, 169000, 149000 + 1000 * i, 170500)
+        for i in range(3)
+    ]
+    areas = gpd.GeoDataFrame(
+        {"area_id": ["1", "2", "3"], "name_fr": [f"A {SIX_SEVEN}", "Deux", "Trois"],
+         "name_nl": [MKDIR, "Twee", "Drie"], f"I {SIX_SEVEN}": [10.0, 40.0, 70.0]},
+        geometry=boxes, crs="EPSG:31370",
+    )  # fmt: skip
+    facilities = gpd.GeoDataFrame(
+        {"facility_id": ["osm:1"], "category": [f"C {SIX_SEVEN}"],
+         "name": [f"F {SIX_SEVEN}"]},
+        geometry=[shapely.Point(150500, 169750)], crs="EPSG:31370",
+    )  # fmt: skip
+    zone = gpd.GeoDataFrame(
+        {"category": [f"Z {SIX_SEVEN}"], "threshold_m": [800]},
+        geometry=[boxes[1]], crs="EPSG:31370",
+    )  # fmt: skip
+    perimeter = gpd.GeoDataFrame(geometry=[boxes[2]], crs="EPSG:31370")
+    m = make_map(
+        areas, f"I {SIX_SEVEN}", shortage=zone, facilities=facilities,
+        perimeters={f"P {SIX_SEVEN}": perimeter}, offline=True, lang="fr",
+    )  # fmt: skip
+    path = save_map(m, tmp_path / "map.html", offline=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.html"]
+    where = {
+        "area": areas.geometry.iloc[[0]].centroid.to_crs(4326).iloc[0],
+        "facility": facilities.to_crs(4326).geometry.iloc[0],
+    }
+    return path, m.get_name(), {k: (p.y, p.x) for k, p in where.items()}
+
+
+def _point(visit: Visit, map_name: str, latlon: tuple[float, float]) -> tuple:
+    """Where a place is drawn in the page (CSS pixels)."""
+    xy = visit.page.evaluate(
+        "([name, lat, lon]) => { const m = window[name];"
+        " const p = m.latLngToContainerPoint(L.latLng(lat, lon));"
+        " const r = m.getContainer().getBoundingClientRect();"
+        " return [r.left + p.x, r.top + p.y]; }",
+        [map_name, *latlon],
+    )
+    return xy[0], xy[1]
+
+
+def test_template_syntax_from_data_is_shown_as_text(browser, template_map):
+    path, map_name, where = template_map
+    visit = Visit(browser, path)
+    assert visit.errors == [] and visit.dialogs == []
+    assert f"I {SIX_SEVEN} (quantiles)" in visit.page.inner_text(".bxlplan-legend")
+    assert f"Src {SIX_SEVEN}" in visit.page.inner_text(".leaflet-control-attribution")
+    control = visit.page.text_content(".leaflet-control-layers")
+    for text in (f"I {SIX_SEVEN}", f"Zone de carence: Z {SIX_SEVEN} (> 800 m)",
+                 f"Équipements: C {SIX_SEVEN}", f"Périmètres: P {SIX_SEVEN}"):  # fmt: skip
+        assert text in control
+    # the area's tooltip (name, indicator) and popup (both names)
+    visit.page.mouse.move(*_point(visit, map_name, where["area"]))
+    visit.page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
+    tooltip = visit.page.inner_text(".leaflet-tooltip")
+    assert f"A {SIX_SEVEN}" in tooltip and f"I {SIX_SEVEN}" in tooltip
+    visit.page.mouse.click(*_point(visit, map_name, where["area"]))
+    visit.page.wait_for_selector(".leaflet-popup-content", timeout=5_000)
+    popup = visit.page.inner_text(".leaflet-popup-content")
+    assert f"A {SIX_SEVEN}" in popup and MKDIR in popup
+    visit.page.keyboard.press("Escape")
+    # a facility's tooltip, once its layer (named from data) is switched on
+    visit.page.hover(".leaflet-control-layers")
+    visit.page.get_by_text(f"Équipements: C {SIX_SEVEN}").click()
+    visit.page.mouse.move(5, 5)
+    visit.page.wait_for_timeout(300)
+    visit.page.mouse.move(*_point(visit, map_name, where["facility"]))
+    visit.page.wait_for_function(
+        "t => [...document.querySelectorAll('.leaflet-tooltip')]"
+        ".some(e => e.innerText.includes(t))",
+        arg=f"F {SIX_SEVEN}",
+        timeout=5_000,
+    )
+    # nothing anywhere was evaluated
+    body = visit.page.text_content("body")
+    assert not [
+        t for t in ("A 42", "I 42", "F 42", "P 42", "Z 42", "C 42") if t in body
+    ]
+    assert visit.errors == [] and visit.dialogs == []
+
+
 @pytest.mark.pack
 @pytest.mark.slow
 def test_neighbourhood_and_grid_maps_budgets(browser, ctx, tmp_path):

@@ -3,15 +3,25 @@ shortage zones and perimeters, with a layer control, a legend, bilingual tooltip
 the attribution of every source.
 
 ``offline=True`` makes one self-contained HTML file with no tile layer: Leaflet and its
-plugins are inlined from the npm packages installed by the set-up step. Text from data
-is HTML-escaped, so a feature named ``<script>`` shows as text. To keep files small,
-geometries are simplified and coordinates rounded to 1e-5 degrees (~1 m), and only the
-properties shown are kept.
+plugins are inlined from the npm packages installed by the set-up step. To keep files
+small, geometries are simplified and coordinates rounded to 1e-5 degrees (~1 m), and only
+the properties shown are kept.
+
+Text is data, never code. branca and folium render each element's output through Jinja
+a second time (a rendered string becomes the source of a new ``jinja2.Template``), so
+HTML escaping alone would let a place named ``{{ ... }}`` run Python. Every string that
+reaches the page (names from OSM, user layers and scenario files, labels from the
+catalog, layer names, legend, attribution) goes through :func:`html_text`: HTML-escaped,
+with ``{``, ``}`` and ``%`` written as character references, so it shows as the same
+text and no template delimiter can survive. Our own elements take their text as
+template variables, never as template source, and :func:`save_map` refuses to render a
+map in which any text still holds ``{{``, ``{%`` or ``{#``.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +33,16 @@ import mapclassify
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import MacroElement, Template
+from branca.element import Element, MacroElement, Template
 
 from .._io import atomic_write, check_target
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..loading.catalog import read_catalog_file
 from ..loading.facilities import categories
 from .labels import column_label, ui
 from .offline import inline_assets
 
-__all__ = ["class_breaks", "make_map", "save_map"]
+__all__ = ["class_breaks", "html_text", "make_map", "save_map"]
 
 NO_DATA = "#bdbdbd"
 THEME_COLOURS = {
@@ -45,21 +55,74 @@ SCHEMES = {
     "natural_breaks": mapclassify.NaturalBreaks,
     "equal_interval": mapclassify.EqualInterval,
 }
+# Jinja's delimiters: none may reach branca's second rendering pass from text
+_DELIMITERS = ("{{", "{%", "{#")
+_INERT = str.maketrans({"{": "&#123;", "}": "&#125;", "%": "&#37;"})
+
+
+def html_text(value: Any) -> str:
+    """Text as inert HTML: shown as the same text, never run as markup or template.
+
+    HTML-escapes the text (``<``, ``>``, ``&``, quotes), then writes ``{``, ``}`` and
+    ``%`` as the character references ``&#123;``, ``&#125;`` and ``&#37;``, so no
+    Jinja delimiter (``{{``, ``{%``, ``{#``) survives into the page, where branca
+    renders each element's output as a template again. Missing values give ``""``.
+
+    Parameters
+    ----------
+    value
+        Any value; it is converted with ``str``.
+
+    Returns
+    -------
+    str
+        HTML text to place in a tooltip, popup, legend, layer name or attribution.
+
+    Examples
+    --------
+    >>> html_text("{{ 6*7 }} <b>")
+    '&#123;&#123; 6*7 &#125;&#125; &lt;b&gt;'
+    """
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""
+    return html.escape(str(value)).translate(_INERT)
 
 
 def class_breaks(
     values: pd.Series, scheme: str = "quantiles", k: int = 5
 ) -> np.ndarray:
-    """Upper bounds of the classes (mapclassify) of the non-missing values."""
+    """Upper bounds of the classes (mapclassify) of the finite values.
+
+    Parameters
+    ----------
+    values
+        The values to classify; missing and infinite values are left out.
+    scheme
+        ``quantiles``, ``natural_breaks`` or ``equal_interval`` (``--scheme``).
+    k
+        Number of classes (``--classes``), at least 1; fewer are made when there
+        are fewer distinct values.
+
+    Returns
+    -------
+    numpy.ndarray
+        The upper bound of each class, ascending; empty when no value is finite.
+    """
     if scheme not in SCHEMES:
-        raise DataError(
-            f"unknown classification '{scheme}'; choose {', '.join(SCHEMES)}"
+        raise ConfigError(
+            f"--scheme: unknown classification '{scheme}'; choose {', '.join(SCHEMES)}"
         )
-    vals = values.dropna().to_numpy(dtype=float)
-    if len(vals) == 0:
-        return np.array([])
-    k = max(1, min(k, len(np.unique(vals))))
-    return np.asarray(SCHEMES[scheme](vals, k=k).bins)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ConfigError(
+            f"--classes: the number of classes must be a whole number of at least 1, "
+            f"got {k!r}; use for example --classes 5"
+        )
+    vals = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    vals = vals[np.isfinite(vals)]
+    distinct = np.unique(vals)
+    if len(distinct) <= 1:  # no value, or one: a single class (mapclassify refuses)
+        return distinct
+    return np.asarray(SCHEMES[scheme](vals, k=min(int(k), len(distinct))).bins)
 
 
 def _fmt(value: Any, unit: str) -> str:
@@ -77,7 +140,10 @@ def _fmt(value: Any, unit: str) -> str:
 def _light(
     gdf: gpd.GeoDataFrame, keep: list[str], tolerance: float
 ) -> gpd.GeoDataFrame:
-    """Simplify (m, EPSG:31370), reproject, round coordinates, keep only ``keep``."""
+    """Simplify (m, EPSG:31370), reproject, round coordinates, keep only ``keep``.
+
+    Every column that is not numeric becomes inert HTML text (:func:`html_text`).
+    """
     geoms = gdf.geometry.values
     if tolerance > 0:
         geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
@@ -85,44 +151,98 @@ def _light(
         gdf[keep].reset_index(drop=True), geometry=geoms, crs=gdf.crs
     ).to_crs(4326)
     out = out.set_geometry(shapely.set_precision(out.geometry.values, 1e-5))
-    for (
-        col
-    ) in keep:  # text from data is shown as text: escape it (pandas 3 has str dtype)
-        if pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(
-            out[col]
-        ):
-            out[col] = out[col].map(
-                lambda v: html.escape(str(v)) if v is not None and v == v else ""
-            )
+    for col in keep:
+        if not pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = out[col].astype(object).map(html_text).astype(object)
     return out
 
 
 class _Legend(MacroElement):
+    """A fixed legend: its text is passed as template variables, never as source."""
+
+    _template = Template(
+        "{% macro html(this, kwargs) %}"
+        '<div class="bxlplan-legend" style="position:fixed;bottom:24px;right:12px;'
+        "z-index:9999;background:white;padding:8px 10px;border:1px solid #999;"
+        'font:12px sans-serif"><b>{{ this.title }}</b>'
+        "{% for colour, text in this.rows %}"
+        '<div><span style="background:{{ colour }};width:14px;height:14px;'
+        'display:inline-block;margin-right:6px;border:1px solid #555"></span>'
+        "{{ text }}</div>"
+        "{% endfor %}</div>"
+        "{% endmacro %}"
+    )
+
     def __init__(self, title: str, rows: list[tuple[str, str]]) -> None:
         super().__init__()
-        body = "".join(
-            f'<div><span style="background:{c};width:14px;height:14px;display:inline-block;'
-            f'margin-right:6px;border:1px solid #555"></span>{html.escape(t)}</div>'
-            for c, t in rows
-        )
-        self._template = Template(
-            "{% macro html(this, kwargs) %}"
-            '<div class="bxlplan-legend" style="position:fixed;bottom:24px;right:12px;z-index:9999;'
-            'background:white;padding:8px 10px;border:1px solid #999;font:12px sans-serif">'
-            f"<b>{html.escape(title)}</b>{body}</div>"
-            "{% endmacro %}"
-        )
+        self._name = "BxlplanLegend"
+        self.title = html_text(title)
+        self.rows = [(html_text(c), html_text(t)) for c, t in rows]
 
 
 class _Attribution(MacroElement):
+    """The sources, added to Leaflet's attribution control as a JSON string."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "{{ this._parent.get_name() }}.attributionControl.addAttribution("
+        "{{ this.text|tojson }});"
+        "{% endmacro %}"
+    )
+
     def __init__(self, text: str) -> None:
         super().__init__()
-        js_text = text.replace("\\", "\\\\").replace('"', '\\"')
-        self._template = Template(
-            "{% macro script(this, kwargs) %}"
-            f'{{{{ this._parent.get_name() }}}}.attributionControl.addAttribution("{html.escape(js_text)}");'
-            "{% endmacro %}"
-        )
+        self._name = "BxlplanAttribution"
+        self.text = html_text(text)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a nested value (dict keys too); geometries are skipped."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield key
+            if key not in ("geometry", "coordinates"):
+                yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+    elif hasattr(value, "js_code"):  # folium.JsCode
+        yield str(value.js_code)
+
+
+def _check_inert(m: Element) -> None:
+    """Refuse a map in which any text could be read as Jinja source.
+
+    branca renders each element's output as a new template, so a ``{{``, ``{%`` or
+    ``{#`` in any attribute of any element (data, layer names, fields, labels) would
+    be evaluated. :func:`make_map` writes all text with :func:`html_text`; this is
+    the check that no path was missed.
+    """
+    skip = {"_parent", "_children", "_template", "_template_str", "_template_name"}
+    stack, seen = [m.get_root()], set()
+    while stack:
+        element = stack.pop()
+        if id(element) in seen:
+            continue
+        seen.add(id(element))
+        stack.extend(element._children.values())
+        for attr, value in vars(element).items():
+            if attr in skip:
+                continue
+            if isinstance(value, Element):
+                stack.append(value)
+                continue
+            for text in _strings(value):
+                if any(d in text for d in _DELIMITERS):
+                    raise DataError(
+                        f"map element {element.get_name()} ({attr}) holds template "
+                        f"syntax in {text[:80]!r}: bxlplan writes text from data with "
+                        "exports.maps.html_text; pass any text you add to a map "
+                        "through it"
+                    )
 
 
 def _with_names(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -138,20 +258,24 @@ def _choropleth_data(
     areas: gpd.GeoDataFrame, indicator: str, scores: list[str], breaks: np.ndarray,
     palette: list[str], unit: str, lang: str, tol: float,
 ) -> gpd.GeoDataFrame:  # fmt: skip
-    """Light GeoJSON-ready areas with their fill colour and formatted values."""
-    data = _light(areas, ["area_id", "name_fr", "name_nl", indicator, *scores], tol)
-    values = data[indicator].to_numpy(dtype=float)
+    """Light GeoJSON-ready areas with their fill colour and formatted values.
+
+    Properties: ``area_id``, ``name_fr``, ``name_nl`` (inert HTML text), ``fill``,
+    ``value`` (the indicator with its unit) and each score column, formatted.
+    """
+    data = _light(areas, ["area_id", "name_fr", "name_nl"], tol)
+    values = pd.to_numeric(areas[indicator], errors="coerce").to_numpy(dtype=float)
     cls = np.searchsorted(breaks, values, side="left")
     data["fill"] = [
         NO_DATA if not np.isfinite(v) else palette[min(c, len(palette) - 1)]
         for v, c in zip(values, cls, strict=True)
     ]
     # values shown in tooltips and popups, formatted with their units
-    data["value"] = [_fmt(v, unit) or ui("no_data", lang) for v in values]
+    data["value"] = [html_text(_fmt(v, unit) or ui("no_data", lang)) for v in values]
     for col in scores:
-        s_label, s_unit = column_label(col, lang)
-        data[s_label] = [_fmt(v, s_unit) for v in data[col]]
-    return data.drop(columns=[indicator, *scores])
+        s_unit = column_label(col, lang)[1]
+        data[col] = [html_text(_fmt(v, s_unit)) for v in areas[col]]
+    return data
 
 
 def make_map(
@@ -176,14 +300,25 @@ def make_map(
         Scored areas (``assess(...).areas`` or the ``areas`` layer of assessment.gpkg).
     indicator
         The column drawn as a choropleth.
+    shortage
+        Shortage zones: ``category``, ``threshold_m`` (optional) and a geometry each.
+    facilities
+        Facility points: ``category`` and ``name`` (optional).
+    perimeters
+        Outlines to draw, by name (a pole, a scenario).
     scheme, k
         mapclassify classification (``quantiles``, ``natural_breaks``,
-        ``equal_interval``) and number of classes.
+        ``equal_interval``) and number of classes (at least 1).
     simplify_m
         Simplification tolerance in metres (default: 2 m, 5 m above 1,000 areas).
     before
         The same areas before a change (a scenario): drawn as a second layer with the
         same classes, to toggle against ``areas`` (after) in the layer control.
+
+    Returns
+    -------
+    folium.Map
+        The map; every text in it is inert HTML (:func:`html_text`).
     """
     if indicator not in areas:
         raise DataError(
@@ -198,6 +333,8 @@ def make_map(
         raise DataError(
             f"column '{indicator}' is not numeric: it cannot be mapped as a choropleth"
         )
+    if before is not None and indicator not in before:
+        raise DataError(f"no column '{indicator}' in the areas before the change")
     label, unit = column_label(indicator, lang)
     tol = simplify_m if simplify_m is not None else (5.0 if len(areas) > 1000 else 2.0)
     name_col = f"name_{lang}" if f"name_{lang}" in areas else "name_fr"
@@ -235,72 +372,109 @@ def make_map(
             (_with_names(before), f"{label} ({ui('before', lang)})", False),
             (areas, f"{label} ({ui('after', lang)})", True),
         ]
+    score_labels = [html_text(column_label(c, lang)[0]) for c in scores]
     for gdf, name, show in layers:
         data = _choropleth_data(
             gdf, indicator, scores, breaks, palette, unit, lang, tol
         )
         folium.GeoJson(
-            data.__geo_interface__, name=name, show=show,
+            data.__geo_interface__, name=html_text(name), show=show,
             style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#555", "weight": 0.4, "fillOpacity": 0.75},
-            tooltip=folium.GeoJsonTooltip(fields=[name_col, "value"], aliases=[ui("name", lang), label]),
-            popup=folium.GeoJsonPopup(fields=["name_fr", "name_nl", "value", *[column_label(c, lang)[0] for c in scores]], aliases=["FR", "NL", label, *[column_label(c, lang)[0] for c in scores]]),
+            tooltip=folium.GeoJsonTooltip(fields=[name_col, "value"], aliases=[html_text(ui("name", lang)), html_text(label)]),
+            popup=folium.GeoJsonPopup(fields=["name_fr", "name_nl", "value", *scores], aliases=["FR", "NL", html_text(label), *score_labels]),
         ).add_to(m)  # fmt: skip
     rows = []
-    lower = float(areas[indicator].min()) if len(breaks) else 0.0
+    finite = pd.to_numeric(both, errors="coerce")
+    finite = finite[np.isfinite(finite)]
+    lower = float(finite.min()) if len(breaks) else 0.0
     for i, upper in enumerate(breaks):
         rows.append((palette[i], f"{_fmt(lower, unit)} – {_fmt(upper, unit)}"))
         lower = upper
-    if areas[indicator].isna().any():
+    if len(finite) < len(both):
         rows.append((NO_DATA, ui("no_data", lang)))
     m.add_child(_Legend(f"{label} ({scheme})", rows))
 
     if shortage is not None and len(shortage):
-        cats = categories()
-        for row in shortage.itertuples():
-            cat_label = (
-                cats.get(row.category, {}).get("label", {}).get(lang, row.category)
-            )
-            zone = _light(
-                gpd.GeoDataFrame(
-                    {"category": [row.category]},
-                    geometry=[row.geometry],
-                    crs=shortage.crs,
-                ),
-                ["category"],
-                5.0,
-            )
-            folium.GeoJson(
-                zone.__geo_interface__, name=f"{ui('shortage', lang)}: {cat_label} (> {row.threshold_m} m)", show=False,
-                style_function=lambda _f: {"fillColor": "#d7301f", "color": "#d7301f", "weight": 0.5, "fillOpacity": 0.35},
-            ).add_to(m)  # fmt: skip
+        _add_shortage(m, shortage, lang)
     if facilities is not None and len(facilities):
         _add_facilities(m, facilities, lang)
     for name, gdf in (perimeters or {}).items():
-        outline = _light(gdf.assign(perimeter=name), ["perimeter"], 5.0)
+        outline = _light(gdf.assign(perimeter=str(name)), ["perimeter"], 5.0)
         folium.GeoJson(
-            outline.__geo_interface__, name=f"{ui('perimeters', lang)}: {html.escape(name)}",
+            outline.__geo_interface__, name=html_text(f"{ui('perimeters', lang)}: {name}"),
             style_function=lambda _f: {"fill": False, "color": "#000", "weight": 2, "dashArray": "6 4"},
         ).add_to(m)  # fmt: skip
     folium.LayerControl(collapsed=True).add_to(m)
     m.add_child(_Attribution(read_catalog_file("labels.yaml")["attribution"]))
     m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    _check_inert(m)
     return m
+
+
+def _category_label(cat: Any, lang: str) -> str:
+    """The catalog label of a facility category; the category itself if unknown."""
+    info = categories().get(cat, {}) if isinstance(cat, str) else {}
+    return str(info.get("label", {}).get(lang, cat))
+
+
+def _beyond(threshold: Any) -> str:
+    """`` (> 800 m)`` for a zone's walking threshold; empty when it is missing."""
+    if threshold is None:
+        return ""
+    try:
+        metres = float(threshold)
+    except (TypeError, ValueError):
+        return f" (> {threshold} m)"
+    return f" (> {metres:.0f} m)" if np.isfinite(metres) else ""
+
+
+def _add_shortage(m: folium.Map, shortage: gpd.GeoDataFrame, lang: str) -> None:
+    """One layer per shortage zone, named by its category and threshold."""
+    if "category" not in shortage:
+        raise DataError(
+            "the shortage zones have no 'category' field: give each zone the "
+            "facility category it lacks"
+        )
+    for row in shortage.itertuples():
+        beyond = _beyond(getattr(row, "threshold_m", None))
+        zone = _light(
+            gpd.GeoDataFrame(
+                {"category": [row.category]}, geometry=[row.geometry], crs=shortage.crs
+            ),
+            ["category"],
+            5.0,
+        )
+        name = f"{ui('shortage', lang)}: {_category_label(row.category, lang)}{beyond}"
+        folium.GeoJson(
+            zone.__geo_interface__, name=html_text(name), show=False,
+            style_function=lambda _f: {"fillColor": "#d7301f", "color": "#d7301f", "weight": 0.5, "fillOpacity": 0.35},
+        ).add_to(m)  # fmt: skip
 
 
 def _add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str) -> None:
     """One clustered layer per category (green spaces are drawn as areas elsewhere)."""
+    if "category" not in facilities:
+        raise DataError(
+            "the facilities have no 'category' field: give each facility its category"
+        )
     cats = categories()
-    pts = facilities[
-        ~facilities["facility_id"].astype(str).str.startswith("green:")
-    ].to_crs(4326)
+    pts = facilities
+    if "facility_id" in facilities:
+        pts = facilities[
+            ~facilities["facility_id"].astype(str).str.startswith("green:")
+        ]
+    pts = pts.to_crs(4326)
     for cat, group in pts.groupby("category"):
-        info = cats.get(cat, {})
+        info = cats.get(cat, {}) if isinstance(cat, str) else {}
         colour = THEME_COLOURS.get(info.get("theme", ""), "#333")
-        names = group["name"].where(
-            group["name"].notna(), info.get("label", {}).get(lang, cat)
+        cat_label = _category_label(cat, lang)
+        names = (
+            group["name"].where(group["name"].notna(), cat_label)
+            if "name" in group
+            else pd.Series(cat_label, index=group.index)
         )
         rows = [
-            [round(y, 5), round(x, 5), html.escape(str(n))]
+            [round(y, 5), round(x, 5), html_text(n)]
             for x, y, n in zip(group.geometry.x, group.geometry.y, names, strict=True)
         ]
         callback = (
@@ -309,8 +483,7 @@ def _add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str) -> N
             "m.bindTooltip(row[2]); return m; }"
         )
         group = folium.FeatureGroup(
-            name=f"{ui('facilities', lang)}: {info.get('label', {}).get(lang, cat)}",
-            show=False,
+            name=html_text(f"{ui('facilities', lang)}: {cat_label}"), show=False
         )
         folium.plugins.FastMarkerCluster(rows, callback=callback, control=False).add_to(
             group
@@ -321,9 +494,14 @@ def _add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str) -> N
 def save_map(
     m: folium.Map, path: str | Path, *, offline: bool = False, overwrite: bool = False
 ) -> Path:
-    """Write the map as one HTML file (self-contained with ``offline=True``), atomically."""
+    """Write the map as one HTML file (self-contained with ``offline=True``), atomically.
+
+    Refuses (:class:`~bxlplan.errors.DataError`) a map in which some text holds
+    template syntax (see :func:`html_text`), before anything is rendered or written.
+    """
     path = Path(path)
     check_target(path, overwrite)
+    _check_inert(m)
     page = m.get_root().render()
     if offline:
         page = inline_assets(page)

@@ -83,12 +83,19 @@ def inline_assets(html: str) -> str:
         return "<style>" + text + "</style>"
 
     out = _TAG.sub(repl, html)
-    # what a browser would fetch: scripts, stylesheets, images, CSS urls (links are fine)
+    # what a browser would fetch: scripts, stylesheets, images (links are fine), and
+    # url(...) in CSS only: text from data (a place named "url(https://...)") is not
+    # CSS and must not stop the map from being written
     left = re.findall(
-        r'<(?:script|img|iframe)[^>]+src="(https?://[^"]+)"|<link[^>]+href="(https?://[^"]+)"|url\((?:["\'])?(https?://[^)"\']+)',
+        r'<(?:script|img|iframe)[^>]+src="(https?://[^"]+)"|<link[^>]+href="(https?://[^"]+)"',
         out,
     )
     left = [next(u for u in m if u) for m in left]
+    css = re.findall(r"<style[^>]*>(.*?)</style>", out, flags=re.S)
+    css += re.findall(r'\sstyle="([^"]*)"', out)
+    left += [
+        u for c in css for u in re.findall(r"url\((?:[\"\'])?(https?://[^)\"\']+)", c)
+    ]
     if left:
         raise BxlplanError(f"offline map would still load {left[:3]} from the network")
     return out
