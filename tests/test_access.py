@@ -161,39 +161,125 @@ def test_two_step_fca_agrees_with_pysal_access():
     assert ours == pytest.approx(ref, rel=1e-9)
 
 
-@pytest.mark.pack
-@pytest.mark.slow
-def test_nearest_distances_agree_with_cityseer(pack_layers):
-    """Edge attachment: >= 90 % of node-category pairs within 1 m of cityseer's
-    nearest distance. Remaining differences: cityseer drops data points more than 100 m
-    from a street and refuses links that cross another street."""
-    from cityseer.metrics import layers
+# The cityseer oracle. Measured against cityseer 5.8.0 on the reference pack (14
+# categories, 20,034 nodes; 7,539 facilities at commit 8d593a5, 9,084 with the GTFS stops
+# of the transit loader); a different version must be measured again before the bounds
+# below are trusted (pyproject's test extra pins cityseer==5.8.0).
+CITYSEER_MEASURED = "5.8.0"
+
+
+@pytest.fixture(scope="module")
+def cityseer_network(pack_layers):
+    """Our graph and cityseer's network structure of the pack's streets, and every
+    facility with data except the green-space edge points (one call to the slow
+    ``network_structure_from_nx`` shared by the oracle tests)."""
+    from importlib.metadata import version
+
     from cityseer.tools import io
 
-    edges = pack_layers["streets"]
+    assert version("cityseer") == CITYSEER_MEASURED, (
+        f"the cityseer oracle was measured against cityseer {CITYSEER_MEASURED}, found "
+        f"{version('cityseer')}: measure the shares below again and update the pin"
+    )
     fac = pack_layers["facilities"]
-    cats = ["pharmacy", "library", "hospital", "primary_school"]
-    fac = fac[fac["category"].isin(cats)].reset_index(drop=True)
-    graph = StreetGraph(edges)
-    G = graph.to_networkx()
-    nodes_gdf, _edges, structure = io.network_structure_from_nx(G)
+    fac = fac[~fac["facility_id"].str.startswith("green:")].reset_index(drop=True)
+    graph = StreetGraph(pack_layers["streets"])
+    nodes_gdf, _edges, structure = io.network_structure_from_nx(graph.to_networkx())
+    data = gpd.GeoDataFrame(fac[["category", "geometry"]])
+    return graph, fac, data, nodes_gdf, structure
+
+
+@pytest.mark.pack
+@pytest.mark.slow
+def test_nearest_distances_agree_with_cityseer(cityseer_network):
+    """One-sided: ours <= cityseer's + 1 m for >= 99 % of the (node, category) pairs
+    that both find within 1,600 m, over every category with data (measured with 5.8.0:
+    99.35 % of 242,121 pairs; 91.8 % agree within 1 m both ways).
+
+    Ours is longer where cityseer attaches a facility elsewhere than to the two ends of
+    its nearest street edge (ours always does). Its rule (``find_assignments_for_entry``
+    in cityseer's graph.rs): an end node is valid only if the straight line from the
+    point to that node properly crosses no street; if neither end of the nearest edge is
+    valid it moves on to the next nearest edge (up to 100 m), with offsets along that
+    edge. 89 of the 7,539 facilities end up on another edge: 70 whose lines to both ends
+    cross a street (often their own curved edge, as for bus stops on bends), 19 ties at a
+    node (equal distances). Seen from the far side of that second street, cityseer's walk
+    is shorter: these 70 give all 1,581 pairs (0.65 %) where cityseer is shorter by more
+    than 1 m; with our edge for them, a Dijkstra on cityseer's own assignments is never
+    shorter than ours (it reproduces cityseer's distances to 0.001 m). Library has the
+    largest share (2.8 %: 7 such libraries), so a subset of categories can fall below
+    99 % (pharmacy, library, hospital, primary school: 98.98 %).
+
+    Ours is shorter (8 % of pairs, never a test failure): cityseer keeps only the valid
+    end when one line crosses a street (1,118 facilities reached from one end only) and
+    drops facilities more than 100 m from a street (559) or with both ends blocked on
+    every candidate edge (18)."""
+    from cityseer.metrics import layers
+
+    graph, fac, data, nodes_gdf, structure = cityseer_network
+    cats = sorted(fac["category"].unique())
     nodes_gdf = layers.compute_accessibilities(
-        gpd.GeoDataFrame(fac[["category", "geometry"]]), landuse_column_label="category",
-        accessibility_keys=cats, nodes_gdf=nodes_gdf, network_structure=structure, distances=[1600],
+        data, landuse_column_label="category", accessibility_keys=cats,
+        nodes_gdf=nodes_gdf.copy(), network_structure=structure, distances=[1600],
+        decay_fn="1",
     )  # fmt: skip
     node_ids = nodes_gdf.index.map(int).to_numpy()
-    agree, total = 0, 0
+    node_att = graph.attach(graph.nodes.geometry)
+    within, total, close = 0, 0, 0
     for cat in cats:
         ours = graph.nearest(
-            graph.attach(graph.nodes.geometry),
-            graph.attach(fac.loc[fac["category"] == cat].geometry),
+            node_att, graph.attach(fac.loc[fac["category"] == cat].geometry)
         )[node_ids]
-        theirs = nodes_gdf[f"cc_{cat}_nearest_max_1600"].to_numpy()
+        theirs = nodes_gdf[f"cc_{cat}_nearest_max_1600"].to_numpy(dtype=float)
         both = np.isfinite(theirs) & (ours <= 1600)
-        agree += int((np.abs(ours[both] - theirs[both]) <= 1.0).sum())
+        within += int((ours[both] <= theirs[both] + 1.0).sum())
+        close += int((np.abs(ours[both] - theirs[both]) <= 1.0).sum())
         total += int(both.sum())
-    assert total > 50_000
-    assert agree / total >= 0.90
+    assert len(cats) >= 14 and total > 200_000
+    assert within / total >= 0.99, f"ours <= cityseer + 1 m for {within / total:.2%}"
+    assert close / total >= 0.90
+
+
+@pytest.mark.pack
+@pytest.mark.slow
+def test_facility_attachment_matches_cityseer(cityseer_network):
+    """Where cityseer attaches a facility to the same node as ours, the offset (along
+    the edge + setback) is the same to 0.01 m; it attaches few facilities to other
+    nodes (89 of 7,539 measured, 1.2 %; 139 of 9,084, 1.5 %, with the GTFS stops; see
+    above) and drops every facility more than 100 m from a street."""
+    from cityseer.metrics import layers
+
+    graph, fac, data, _nodes, structure = cityseer_network
+    data_map = layers.build_data_map(data, structure, max_netw_assign_dist=100.0)
+    keys = structure.node_keys_py()
+    theirs = pd.DataFrame(
+        [(int(keys[node]), int(str(entry[0]).rsplit(":", 1)[-1]), entry[1])
+         for node, entries in data_map.node_data_map.items() for entry in entries],
+        columns=["node", "facility", "offset"],
+    )  # fmt: skip
+    att = graph.attach(fac.geometry)
+    idx = np.arange(len(fac))
+    ours = (
+        pd.DataFrame(
+            {
+                "node": np.r_[att.u, att.v],
+                "facility": np.r_[idx, idx],
+                "offset": np.r_[att.offset + att.t, att.offset + att.length - att.t],
+            }
+        )
+        .groupby(["node", "facility"], as_index=False)["offset"]
+        .min()
+    )
+    m = theirs.merge(ours, on=["node", "facility"], how="left", suffixes=("", "_ours"))
+    same = m["offset_ours"].notna()
+    assert same.mean() > 0.98
+    assert m.loc[same, "offset"].to_numpy() == pytest.approx(
+        m.loc[same, "offset_ours"].to_numpy(), abs=0.01
+    )
+    elsewhere = m.loc[~same, "facility"].nunique()
+    assert elsewhere / len(fac) < 0.02
+    far = set(np.flatnonzero(att.offset > 100.01))
+    assert far and not far & set(theirs["facility"])
 
 
 @pytest.mark.pack
