@@ -199,7 +199,9 @@ def _finish_vector(
 
 def _load_table(spec: LayerSpec, file: Path, entry: dict) -> pd.DataFrame:
     report: list[str] = []
-    df, rows, summary = read_table(file, entry.get("format", "csv"))
+    df, rows, summary = read_table(
+        file, entry.get("format", "csv"), entry.get("value_column")
+    )
     if len(df) == 0:
         raise DataError(f"{file}: the table has no rows")
     summary_codes = {int(c) for c in spec.raw.get("summary_codes", [])}

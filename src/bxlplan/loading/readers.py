@@ -16,7 +16,7 @@ import pyogrio
 
 from ..errors import DataError
 
-__all__ = ["read_gtfs_stops", "read_table", "read_vector"]
+__all__ = ["read_table", "read_vector"]
 
 
 def read_vector(
@@ -142,7 +142,36 @@ def _check_json_row(path: Path, index: int, row: Any, header: list[str]) -> None
             )
 
 
-def read_table(path: Path, fmt: str) -> tuple[pd.DataFrame, list[int], dict[str, Any]]:
+def _value_position(
+    path: Path, header: list[str], value_column: str | int | None
+) -> int:
+    """Position of the value column of an IBSA export (see :func:`read_table`)."""
+    if value_column is None:
+        return len(header) - 1
+    if isinstance(value_column, int):
+        if not 0 <= value_column < len(header):
+            raise DataError(
+                f"{path}: value_column {value_column} is outside the header's "
+                f"{len(header)} columns ({header})"
+            )
+        return value_column
+
+    def norm(text: str) -> str:
+        return " ".join(str(text).split()).casefold()
+
+    found = [i for i, h in enumerate(header) if norm(h) == norm(value_column)]
+    if len(found) != 1:
+        raise DataError(
+            f"{path}: value_column '{value_column}' of the catalog is "
+            f"{'not' if not found else 'more than once'} in the header; columns: "
+            f"{header}"
+        )
+    return found[0]
+
+
+def read_table(
+    path: Path, fmt: str, value_column: str | int | None = None
+) -> tuple[pd.DataFrame, list[int], dict[str, Any]]:
     """Read a socio-economic table.
 
     Parameters
@@ -154,6 +183,12 @@ def read_table(path: Path, fmt: str) -> tuple[pd.DataFrame, list[int], dict[str,
         ``ibsa_json`` (a JSON array of rows: a header row, summary rows, then
         ``[code, name, value]``) or ``mdq_api`` (the perspective.brussels Monitoring API:
         entries ``{id, value, flag}``).
+    value_column
+        ``ibsa_json`` only: which column of a multi-indicator export is the layer's
+        ``value`` - its header text (case and spacing ignored) or its position (0 = the
+        first column); default the last column. Summary rows ("Moyenne régionale",
+        "Total RBC", ...) carry one value per indicator column, aligned on the last
+        columns of the header; the summary returned is the chosen indicator's.
 
     Returns
     -------
@@ -176,12 +211,16 @@ def read_table(path: Path, fmt: str) -> tuple[pd.DataFrame, list[int], dict[str,
                 f"{path}: expected a JSON array of rows (IBSA export), with a header row"
             )
         header = [str(h) for h in content[0]]
+        value_at = _value_position(path, header, value_column)
         data, rows = [], []
         for i, row in enumerate(content[1:], start=1):
             _check_json_row(path, i, row, header)
             first = str(row[0]).strip()
             if not first.isdigit():  # "Moyenne régionale", "Total RBC", "Seuil", ...
-                summary[first] = row[1] if len(row) > 1 else None
+                # one value per indicator column, aligned on the header's last columns
+                values = row[1:]
+                at = value_at - (len(header) - len(values))
+                summary[first] = values[at] if 0 <= at < len(values) else None
                 continue
             if len(row) != len(header):
                 raise DataError(
@@ -191,7 +230,7 @@ def read_table(path: Path, fmt: str) -> tuple[pd.DataFrame, list[int], dict[str,
             data.append([str(v) if v is not None else "" for v in row])
             rows.append(i)
         df = pd.DataFrame(data, columns=header)
-        df = df.rename(columns={header[-1]: "value"})
+        df.columns = [*header[:value_at], "value", *header[value_at + 1 :]]
         return df, rows, summary
     if fmt == "mdq_api":
         content = _read_json(path)
@@ -212,28 +251,3 @@ def read_table(path: Path, fmt: str) -> tuple[pd.DataFrame, list[int], dict[str,
             ]
         return df, list(range(len(df))), summary
     raise DataError(f"{path}: unknown table format '{fmt}' in the layer catalog")
-
-
-def read_gtfs_stops(path: Path) -> gpd.GeoDataFrame:
-    """Read a GTFS ``stops.txt`` as points (EPSG:4326); stations (location_type 1) and
-    entrances/nodes are left out, stops and platforms kept."""
-    df = _read_csv(path, ",")
-    for col in ("stop_id", "stop_lat", "stop_lon"):
-        if col not in df:
-            raise DataError(f"{path}: GTFS stops.txt needs a '{col}' column")
-    lat = pd.to_numeric(df["stop_lat"], errors="coerce")
-    lon = pd.to_numeric(df["stop_lon"], errors="coerce")
-    bad = lat.isna() | lon.isna()
-    if bad.any():
-        rows = ", ".join(str(i + 2) for i in df.index[bad][:5])
-        raise DataError(f"{path}: stop_lat/stop_lon are not numbers on line(s) {rows}")
-    loc_type = df.get("location_type", pd.Series("0", index=df.index)).replace("", "0")
-    keep = loc_type.isin(["0", "4"])
-    gdf = gpd.GeoDataFrame(
-        df.loc[keep].reset_index(drop=True),
-        geometry=gpd.points_from_xy(lon[keep], lat[keep]),
-        crs="EPSG:4326",
-    )
-    if len(gdf) == 0:
-        raise DataError(f"{path} holds no stops (location_type 0)")
-    return gdf
