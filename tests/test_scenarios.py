@@ -224,3 +224,21 @@ def test_cli_reports_a_bad_scenario_file_before_any_work(pack, tmp_path):
         and "unknown key 'dwelings'" in result.output
     )
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.pack
+def test_cli_refuses_an_unknown_neighbourhood_before_preparing(pack, tmp_path):
+    from typer.testing import CliRunner
+
+    from bxlplan.cli import app
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\npole: X\nperimeter:\n  neighbourhoods: [999]\nprogramme: {}\n",
+        encoding="utf-8",
+    )
+    r = CliRunner().invoke(
+        app, ["scenario", "run", str(bad), "--data", str(pack), "--out", str(tmp_path)]
+    )
+    assert r.exit_code == 2
+    assert "bad.yaml, line 4" in r.output and "999 is not a Monitoring" in r.output

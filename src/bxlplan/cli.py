@@ -323,6 +323,14 @@ def assess_cmd(
         Path | None,
         typer.Option(help="A scoring YAML replacing layers/scoring.yaml keys."),
     ] = None,
+    max_cells: Annotated[
+        int | None,
+        typer.Option(
+            "--max-cells",
+            min=1,
+            help="Most cells a grid:/hex: may have (default 2,000,000, layers/limits.yaml).",
+        ),
+    ] = None,
     population: Annotated[
         Path | None,
         typer.Option(
@@ -355,10 +363,10 @@ def assess_cmd(
         from .scenarios.spec import perimeter_area, read_scenario
 
         hoods = load("neighbourhoods", folder)
-        scn = read_scenario(units, region=load("region", folder))
+        scn = read_scenario(units, region=load("region", folder), neighbourhoods=hoods)
         areas = perimeter_area(scn, hoods)
     else:
-        areas = load_areas(units, folder)
+        areas = load_areas(units, folder, max_cells=max_cells)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -467,7 +475,9 @@ def map_cmd(
     scheme: Annotated[
         str, typer.Option(help="quantiles, natural_breaks or equal_interval.")
     ] = "quantiles",
-    classes: Annotated[int, typer.Option(help="Number of classes.")] = 5,
+    classes: Annotated[
+        int, typer.Option(min=1, help="Number of classes (at least 1).")
+    ] = 5,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing file.")
     ] = False,
@@ -530,9 +540,9 @@ def _prepare_for_scenarios(
     from .scoring.assess import prepare
 
     folder = data_dir(data)
-    region = load("region", folder)
+    region, hoods = load("region", folder), load("neighbourhoods", folder)
     for f in files:
-        scn = read_scenario(f, region=region)
+        scn = read_scenario(f, region=region, neighbourhoods=hoods)
         if check is not None:
             check(scn)
     with console.status("preparing the baseline (layers, population, access)..."):
@@ -566,10 +576,16 @@ def scenario_run_cmd(
             res, out, overwrite=overwrite, offline=not online, lang=lang
         )
         pole = res.areas.iloc[0]
+
+        def score(v: float) -> str:
+            return "n/a (too few residents)" if v != v else f"{v:.0f}"
+
         console.print(
-            f"[bold]{escape(res.scenario.name)}[/]: {res.scenario.new_residents:,.0f} new residents; "
-            f"overall score of the pole {pole['score_overall_before']:.0f} -> {pole['score_overall_after']:.0f}; "
-            f"social share of the programme {res.social_housing['programme_social_share']:.0%} (target 15 %)"
+            f"[bold]{escape(res.scenario.name)}[/]: "
+            f"{res.scenario.new_residents:,.0f} new residents; overall score of the "
+            f"pole {score(pole['score_overall_before'])} -> "
+            f"{score(pole['score_overall_after'])}; social share of the programme "
+            f"{res.social_housing['programme_social_share']:.0%} (target 15 %)"
         )
         console.print(f"  wrote {written[0].parent}", markup=False)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,7 +25,7 @@ from ..exports.gis import _stamped, csv_bytes, write_gpkg
 from ..exports.labels import column_label
 from ..exports.maps import make_map, save_map
 from ..loading.areas import make_grid
-from ..scoring.assess import assess
+from ..scoring.assess import Context, assess
 from .run import ScenarioResult, perimeter_of
 
 __all__ = [
@@ -63,16 +64,25 @@ def scenario_folder(out: str | Path, name: str) -> Path:
 
 KEY_ROWS = [
     "score_overall", "score_diversity", "score_social_mix", "score_services", "population_est",
-    "mix_landuse_entropy", "mix_activity_hill_q1_mean", "social_income_median_eur",
-    "social_income_diversity_entropy",
+    "mix_landuse_entropy", "mix_activity_hill_q1_mean", "social_income_median_popmean_eur",
+    "social_income_class_mix_entropy",
 ]  # fmt: skip
+# The map's 100 m cells hold a few hundred residents at most: the areas' population
+# floor (200, IBSA's publication threshold) would grey out most of them. A cell is
+# scored when it has at least one estimated resident; the report says so.
+CELL_POPULATION_FLOOR = 1.0
 
 
 def _cells(res: ScenarioResult) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """100 m cells of the surroundings, assessed before and after."""
     sur = res.areas.iloc[[1]]
     grid = make_grid(sur, float(res.before.context.config.get("origins_cell_m", 100)))
-    return assess(grid, res.before.context).areas, assess(grid, res.context_after).areas
+
+    def cells(ctx: Context) -> gpd.GeoDataFrame:
+        config = {**ctx.config, "population_floor": CELL_POPULATION_FLOOR}
+        return assess(grid, replace(ctx, config=config)).areas
+
+    return cells(res.before.context), cells(res.context_after)
 
 
 def _fmt(v: float, unit: str = "") -> str:
@@ -126,8 +136,30 @@ def report_markdown(res: ScenarioResult, lang: str = "en") -> str:
                 lines.append(
                     f"| {label} | {area} | {_fmt(r.before, unit)} | {_fmt(r.after, unit)} | {_fmt(r.change, unit)} |"
                 )
+    site = res.table[
+        res.table["indicator"].str.startswith("site_") & (res.table["area"] == "pole")
+    ]
+    if len(site):
+        lines += [
+            "",
+            "## The site itself: share of the pole's land within walking distance",
+            "",
+            "Known even where nobody lives yet (the planner's first question for a "
+            "pole): the share of the pole's residential land (all its land where it has "
+            "none) whose 100 m cell reaches the category within its threshold.",
+            "",
+            "| category | today | after | change |",
+            "|---|---:|---:|---:|",
+        ]
+        for r in site.itertuples():
+            label, _ = column_label(r.indicator, lang)
+            lines.append(
+                f"| {label} | {_fmt(r.before, '%')} | {_fmt(r.after, '%')} "
+                f"| {_fmt(r.change, '%')} |"
+            )
     changed = res.table[
         (res.table["indicator"].str.endswith("m_share"))
+        & res.table["indicator"].str.startswith("access_")
         & (res.table["change"].abs() > 0.005)
     ]
     if len(changed):
@@ -171,6 +203,8 @@ def report_markdown(res: ScenarioResult, lang: str = "en") -> str:
         "(social: lowest, moderate: middle, market: fourth; layers/scenario_defaults.yaml).",
         "- Demand ratios (age shares, places per child) from layers/scenario_defaults.yaml.",
         "- Jobs and floor areas are not modelled; the land-use mix uses the shares given.",
+        "- Areas with fewer than the population floor of layers/scoring.yaml are not "
+        "scored (n/a); the map's 100 m cells are scored from one estimated resident.",
     ]
     if scn.facts:
         lines += ["", "## Published figures", ""]

@@ -282,7 +282,7 @@ def _demand(
 def run_scenario(path: str | Path, ctx: Context) -> ScenarioResult:
     """Run one scenario file against a prepared baseline context."""
     region = ctx.communes
-    scn = read_scenario(path, region=region)
+    scn = read_scenario(path, region=region, neighbourhoods=ctx.neighbourhoods)
     areas = _areas(scn, ctx)
     before = assess(areas, ctx)
     after_ctx, new_fac = apply_scenario(scn, ctx)
