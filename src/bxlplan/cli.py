@@ -323,6 +323,20 @@ def assess_cmd(
         Path | None,
         typer.Option(help="A scoring YAML replacing layers/scoring.yaml keys."),
     ] = None,
+    id_field: Annotated[
+        str | None,
+        typer.Option(
+            "--id-field",
+            help="Field of the unit identifier in a polygon file (default: detected).",
+        ),
+    ] = None,
+    name_field: Annotated[
+        str | None,
+        typer.Option(
+            "--name-field",
+            help="Field of the unit name in a polygon file (default: detected).",
+        ),
+    ] = None,
     max_cells: Annotated[
         int | None,
         typer.Option(
@@ -366,7 +380,9 @@ def assess_cmd(
         scn = read_scenario(units, region=load("region", folder), neighbourhoods=hoods)
         areas = perimeter_area(scn, hoods)
     else:
-        areas = load_areas(units, folder, max_cells=max_cells)
+        areas = load_areas(
+            units, folder, max_cells=max_cells, id_field=id_field, name_field=name_field
+        )
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

@@ -146,7 +146,12 @@ def make_grid(
 
 
 def load_areas(
-    spec: str, data: Path, *, max_cells: int | None = None
+    spec: str,
+    data: Path,
+    *,
+    max_cells: int | None = None,
+    id_field: str | None = None,
+    name_field: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Areas from a spec: ``neighbourhoods``, ``communes``, ``zru``, ``cru``, ``cqd``,
     ``grid:<metres>``, ``hex:<metres>`` or a path to a polygon file. Returns
@@ -161,6 +166,9 @@ def load_areas(
     max_cells
         Most cells a grid may have over the region's bounding box (default
         ``grid.max_cells`` of ``layers/limits.yaml``, 2 million).
+    id_field, name_field
+        For a polygon file: the fields of the unit identifier and name (detected from
+        common names when not given, see :func:`bxlplan.loading.load.load_polygons`).
 
     Raises
     ------
@@ -201,11 +209,7 @@ def load_areas(
             return grid
     path = Path(spec)
     if path.suffix.lower() in (".gpkg", ".geojson", ".json", ".shp"):
-        areas = load_polygons(path)
-        for col in ("name_fr", "name_nl"):
-            if col not in areas:
-                areas[col] = areas.get("name", areas["area_id"])
-        return areas
+        return load_polygons(path, id_field=id_field, name_field=name_field, data=data)
     raise DataError(
         f"unknown areas '{spec}': use neighbourhoods, communes, zru, cru, cqd, "
         "grid:<metres>, hex:<metres> or the path of a polygon file (.gpkg, .geojson, "

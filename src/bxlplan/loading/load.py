@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -232,17 +233,93 @@ def _load_table(spec: LayerSpec, file: Path, entry: dict) -> pd.DataFrame:
     return df
 
 
+#: Field names tried, in order, for the identifier and the name of a user's units
+#: (case-insensitive): Monitoring, Statbel, UrbIS, OSM and common GIS exports.
+ID_FIELDS = ("area_id", "code", "id", "mdrc", "md_id", "nis", "nis_code", "cd_sector",
+             "cd_munty_refnis", "sector_id", "gemeente", "fid", "objectid")  # fmt: skip
+NAME_FIELDS = ("name_fr", "nom_fr", "nom", "name", "naam", "name_nl", "naam_nl",
+               "name_bil", "label", "tx_sector_descr_fr", "tx_munty_descr_fr")  # fmt: skip
+
+
+def _field(gdf: gpd.GeoDataFrame, given: str | None, tried: tuple[str, ...],
+           what: str, file: Path) -> str | None:  # fmt: skip
+    by_lower = {str(c).lower(): c for c in gdf.columns if c != gdf.geometry.name}
+    if given is not None:
+        if given.lower() not in by_lower:
+            raise DataError(
+                f"{file}: there is no field '{given}' for the {what}; fields: "
+                f"{', '.join(map(str, by_lower.values()))}"
+            )
+        return by_lower[given.lower()]
+    return next((by_lower[f] for f in tried if f in by_lower), None)
+
+
+def _flatten_lists(
+    gdf: gpd.GeoDataFrame, file: Path, report: list[str]
+) -> gpd.GeoDataFrame:
+    """List- or mapping-valued properties (GeoJSON arrays, objects) become JSON text,
+    with a note: GIS formats cannot store them and they must never crash a run."""
+
+    def nested(v: Any) -> bool:
+        return isinstance(v, list | tuple | dict | set | np.ndarray)
+
+    def text(v: Any) -> Any:
+        if not nested(v):
+            return v
+        v = v.tolist() if isinstance(v, np.ndarray) else v
+        return json.dumps(v, ensure_ascii=False, default=str)
+
+    for col in gdf.columns:
+        if col == gdf.geometry.name or not pd.api.types.is_object_dtype(gdf[col]):
+            continue
+        flags = gdf[col].map(nested).to_numpy(dtype=bool)
+        if flags.any():
+            gdf[col] = gdf[col].map(text)
+            report.append(
+                f"{file}: field '{col}' holds lists or objects in {int(flags.sum())} "
+                "feature(s): kept as JSON text"
+            )
+    return gdf
+
+
 def load_polygons(
-    path: str | os.PathLike[str], *, layer: str | None = None
+    path: str | os.PathLike[str],
+    *,
+    layer: str | None = None,
+    id_field: str | None = None,
+    name_field: str | None = None,
+    data: str | os.PathLike[str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Load a user's polygon file (areas to assess) with the same checks as the catalog.
 
-    The result is in EPSG:31370 with an ``area_id`` column (from ``id``, ``code``,
-    ``name`` when present, else the row number).
+    Parameters
+    ----------
+    path
+        A GeoPackage, GeoJSON or Shapefile of polygons, in any CRS.
+    layer
+        The layer of a multi-layer file.
+    id_field, name_field
+        The fields holding each unit's identifier and name; detected from common names
+        (:data:`ID_FIELDS`, :data:`NAME_FIELDS`, case-insensitive) when not given.
+    data
+        The data folder (default ``$BXLPLAN_DATA``): units must touch its region.
+
+    Returns
+    -------
+    GeoDataFrame
+        EPSG:31370, with ``area_id`` (text; the row number when no identifier field is
+        found), ``name_fr`` and ``name_nl`` (the name field, else the identifier).
+
+    Raises
+    ------
+    DataError
+        When the file is missing, not polygons, has no CRS, lies elsewhere (wrong CRS,
+        or units outside the Brussels region: how many, and how to clip), or repeats
+        identifiers; all before any expensive work.
     """
     file = Path(path)
     if not file.is_file():
-        raise DataError(f"{file} does not exist")
+        raise DataError(f"{file} does not exist (or is a folder): give a polygon file")
     report: list[str] = []
     gdf = read_vector(file, layer=layer)
     gdf = to_working_crs(gdf, str(file), layer)
@@ -251,16 +328,49 @@ def load_polygons(
     if not polys.all():
         kinds = sorted(set(gdf.geom_type[~polys]))
         raise DataError(f"{file}: areas must be polygons; found {', '.join(kinds)}")
-    gdf = gdf.reset_index(drop=True)
-    id_col = next((c for c in ("area_id", "id", "code", "name") if c in gdf), None)
-    gdf["area_id"] = gdf[id_col].astype(str) if id_col else gdf.index.astype(str)
-    if gdf["area_id"].duplicated().any():
+    gdf = _flatten_lists(gdf.reset_index(drop=True), file, report)
+    region = _region_outline(data)
+    if region is not None:
+        outside = ~shapely.intersects(gdf.geometry.values, region)
+        if outside.any():
+            raise DataError(
+                f"{file}: {int(outside.sum()):,} of {len(gdf):,} units lie outside the "
+                "Brussels region; clip or filter them first (e.g. `ogr2ogr -clipsrc "
+                "<region.geojson> brussels.gpkg your_file`, or in Python "
+                "`gdf[gdf.intersects(bxlplan.load('region').union_all())]`)"
+            )
+    id_col = _field(gdf, id_field, ID_FIELDS, "identifier (--id-field)", file)
+    name_col = _field(gdf, name_field, NAME_FIELDS, "name (--name-field)", file)
+    gdf["area_id"] = (
+        gdf[id_col].map(lambda v: "" if v is None or v != v else str(v))
+        if id_col
+        else gdf.index.astype(str)
+    )
+    if id_col is None:
+        report.append(f"{file}: no identifier field found: units numbered by row")
+    if gdf["area_id"].duplicated().any() or (gdf["area_id"] == "").any():
         dups = sorted(set(gdf["area_id"][gdf["area_id"].duplicated()]))[:5]
         raise DataError(
-            f"{file}: area identifiers repeat ({', '.join(dups)}): make them unique"
+            f"{file}: the identifiers of field '{id_col}' are empty or repeat "
+            f"({', '.join(dups)}): make them unique, or choose another with --id-field"
         )
-    gdf.attrs["bxlplan"] = provenance(None, file, report)
+    names = gdf[name_col].astype("string").fillna(gdf["area_id"]) if name_col else None
+    for col in ("name_fr", "name_nl"):
+        if col not in gdf or name_field is not None:
+            gdf[col] = names if names is not None else gdf["area_id"]
+    gdf.attrs["bxlplan"] = provenance(
+        None, file, report, id_field=id_col, name_field=name_col
+    )
     return gdf
+
+
+def _region_outline(data: str | os.PathLike[str] | None) -> Any:
+    """The region's outline, or None when no data folder is configured."""
+    try:
+        folder = data_dir(data)
+    except DataError:
+        return None
+    return shapely.union_all(load("region", folder).geometry.values)
 
 
 # --- per-layer post-processing ----------------------------------------------------

@@ -33,6 +33,9 @@ WORKING_CRS = "EPSG:31370"
 #: Generous envelope of the Brussels-Capital Region in Lambert 72 (the region spans
 #: about x 140-158 km, y 160-179 km; the margin keeps facilities across the border).
 BRUSSELS_ENVELOPE_31370 = (125_000.0, 145_000.0, 175_000.0, 195_000.0)
+#: Belgium's envelope in EPSG:31370 (with a margin), to tell "elsewhere in Belgium"
+#: (a national layer to clip) from "a wrong CRS".
+BELGIUM_ENVELOPE_31370 = (15_000.0, 15_000.0, 300_000.0, 250_000.0)
 #: Cell values meaning "no value" in IBSA / Statbel exports.
 MISSING_FLAGS = {"", "ND", "VS", "NA", "N/A", "-", "NON DISPONIBLE", "NAN", "NONE", "."}
 
@@ -82,6 +85,21 @@ def to_working_crs(
     )
     if inside.mean() < 0.5:
         x, y = np.nanmedian(pts[:, 0]), np.nanmedian(pts[:, 1])
+        bx0, by0, bx1, by1 = BELGIUM_ENVELOPE_31370
+        in_belgium = (
+            (pts[:, 0] >= bx0)
+            & (pts[:, 0] <= bx1)
+            & (pts[:, 1] >= by0)
+            & (pts[:, 1] <= by1)
+        )
+        if in_belgium.mean() > 0.9:  # the CRS is right: the features are elsewhere
+            raise DataError(
+                f"{where}: {int((~inside).sum()):,} of {len(pts):,} features lie outside "
+                "the Brussels region (the CRS looks right: they are elsewhere in "
+                "Belgium). Clip or filter them to the region first, e.g. "
+                "`ogr2ogr -clipsrc <region.geojson> brussels.gpkg your_file` or, in "
+                "Python, `gdf[gdf.intersects(bxlplan.load('region').union_all())]`."
+            )
         raise DataError(
             f"{where}: most features do not fall in Brussels for the declared CRS "
             f"{gdf.crs.to_string()} (median position x={x:.1f}, y={y:.1f} in "
