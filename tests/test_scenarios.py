@@ -118,8 +118,8 @@ def test_market_housing_in_a_low_income_area_raises_income_diversity(ctx, tmp_pa
     res = run_scenario(path, ctx)
     pole = res.areas.iloc[0]
     assert (
-        pole["social_income_diversity_entropy_after"]
-        > pole["social_income_diversity_entropy_before"]
+        pole["social_income_class_mix_entropy_after"]
+        > pole["social_income_class_mix_entropy_before"]
     )
 
 
@@ -242,3 +242,10 @@ def test_cli_refuses_an_unknown_neighbourhood_before_preparing(pack, tmp_path):
     )
     assert r.exit_code == 2
     assert "bad.yaml, line 4" in r.output and "999 is not a Monitoring" in r.output
+
+
+def test_a_named_facility_does_not_rename_the_scenario():
+    # regression: the facility loop reused the scenario's `name` variable
+    scn = read_scenario(ROOT / "scenarios" / "josaphat.yaml", region=REGION)
+    assert scn.name == "josaphat"
+    assert "Crèche Josaphat (programme)" in [f.name for f in scn.facilities]

@@ -491,8 +491,8 @@ def read_scenario(
             )
             if loc != "inside":
                 loc = _location(fdoc, fitems["location"][1], loc, outline, limits)
-            name = _text(fdoc, fitems["name"][1], "name") if "name" in fitems else None
-            facilities.append(Facility(cat, cap, loc, name))
+            label = _text(fdoc, fitems["name"][1], "name") if "name" in fitems else None
+            facilities.append(Facility(cat, cap, loc, label))
     first_year, last_year = (int(v) for v in limits["phasing_year"])
     phasing = (
         int(
