@@ -1,13 +1,12 @@
-"""Labels of columns and map elements in French, Dutch and English
-(``layers/labels.yaml``, facility labels from ``layers/facilities.yaml``)."""
+"""Labels of columns and map elements in French, Dutch and English: indicator columns
+from the indicator registry (``layers/indicators.yaml``), map interface words from
+``layers/labels.yaml``."""
 
 from __future__ import annotations
 
-import re
-
 from ..errors import ConfigError
+from ..indicators.registry import describe
 from ..loading.catalog import read_catalog_file
-from ..loading.facilities import categories
 
 __all__ = ["LANGS", "column_label", "ui"]
 
@@ -19,23 +18,19 @@ def _check(lang: str) -> None:
         raise ConfigError(f"language must be one of {', '.join(LANGS)}, got '{lang}'")
 
 
+# registry units shown without a suffix (the label says what is counted)
+_SILENT_UNITS = {"inhabitants", "facilities", "dwellings", "0-1"}
+
+
 def column_label(column: str, lang: str = "fr") -> tuple[str, str]:
-    """(label, unit) of an indicator column; the column name itself if unknown."""
+    """(label, unit) of an indicator column, from the indicator registry
+    (``layers/indicators.yaml``); the column name itself if it is not an indicator."""
     _check(lang)
-    labels = read_catalog_file("labels.yaml")
-    if column in labels["columns"]:
-        entry = labels["columns"][column]
-        return entry[lang], entry.get("unit", "")
-    cats = categories()
-    for pat in labels["patterns"]:
-        m = re.match(pat["regex"], column)
-        if m:
-            cat = m.groupdict().get("cat", "")
-            cat_label = cats.get(cat, {}).get("label", {}).get(lang, cat)
-            return pat[lang].format(
-                cat=cat_label, t=m.groupdict().get("t", "")
-            ), pat.get("unit", "")
-    return column, ""
+    found = describe(column)
+    if found is None:
+        return column, ""
+    unit = "" if found.unit in _SILENT_UNITS else found.unit
+    return found.label(lang), unit
 
 
 def ui(key: str, lang: str = "fr") -> str:
