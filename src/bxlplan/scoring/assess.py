@@ -163,12 +163,12 @@ def prepare(
     step("estimating population")
     cell = float(config.get("origins_cell_m", 100))
     grid = make_grid(region, cell, "square")
-    try:
-        sectors = get("population_sectors")
-    except DataError as exc:  # no sector file: the 2020 commune totals are the fallback
-        if "is not in the data folder" not in str(exc):
-            raise
-        sectors = None
+    # the 2024 sector population; the 2020 commune totals only when it is absent
+    has_sectors = "population_sectors" in layers or (
+        get_spec("population_sectors").find_file(folder) is not None
+    )
+    sectors = get("population_sectors") if has_sectors else None
+    if sectors is None:
         report.append("population from the commune totals: no sector population file")
     estimate = estimate_population(
         grid,
@@ -180,7 +180,7 @@ def prepare(
         report=report,
     )
     grid["population"] = estimate.to_numpy()
-    land = _land_cells(grid, zoning)
+    land = _land_cells(grid, surface)
     origins = grid.loc[grid["population"] > 0].reset_index(drop=True)
     origins["cell"] = origins.geometry.values  # kept for the shortage zones
     origins = origins.set_geometry(shapely.point_on_surface(origins.geometry.values))
@@ -242,24 +242,22 @@ def prepare(
     return ctx
 
 
-def _land_cells(grid: gpd.GeoDataFrame, zoning: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _land_cells(grid: gpd.GeoDataFrame, surface: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Every cell of the origins grid with its land area and its residential land area
-    (functions housing and mixed): the support of the site accessibility."""
-    res = zoning.loc[zoning["function"].isin(RESIDENTIAL_FUNCTIONS)]
+    (functions housing and mixed of the non-overlapping land-use surface): the support
+    of the site accessibility."""
+    res = surface.loc[surface["function"].isin(RESIDENTIAL_FUNCTIONS)]
     parts = shapely.get_parts(res.geometry.values)
     tree = shapely.STRtree(parts)
     cells = grid.geometry.values
     c_idx, p_idx = tree.query(cells, predicate="intersects")
     pieces = shapely.area(shapely.intersection(cells[c_idx], parts[p_idx]))
     res_m2 = np.bincount(c_idx, weights=pieces, minlength=len(grid))
-    land = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {"land_m2": shapely.area(cells), "residential_m2": res_m2},
         geometry=cells,
         crs=grid.crs,
     )
-    # overlapping land-use polygons must not count a square metre twice
-    land["residential_m2"] = np.minimum(land["residential_m2"], land["land_m2"])
-    return land
 
 
 def _user_indicator_values(config: dict[str, Any], get: Any) -> dict[str, pd.Series]:
@@ -278,11 +276,9 @@ def _user_indicator_values(config: dict[str, Any], get: Any) -> dict[str, pd.Ser
     return out
 
 
-def _site_access(
-    areas: gpd.GeoDataFrame, ctx: Context
-) -> tuple[pd.DataFrame, np.ndarray]:
+def _site_access(areas: gpd.GeoDataFrame, ctx: Context) -> pd.DataFrame:
     """Share of each area's residential land (all its land where it has none) whose
-    cell reaches each category within its threshold; and each area's residential land.
+    cell reaches each category within its threshold.
 
     A cell counts with the part of it inside the area: its residential land times the
     share of the cell inside the area (residential land assumed even within a cell).
@@ -290,7 +286,7 @@ def _site_access(
     out = pd.DataFrame(index=areas.index)
     n = len(areas)
     if ctx.land is None or not ctx._site:
-        return out, np.full(n, np.nan)
+        return out
     cells = ctx.land.geometry.values
     a_idx, c_idx = shapely.STRtree(cells).query(
         areas.geometry.values, predicate="intersects"
@@ -313,7 +309,7 @@ def _site_access(
             out[f"site_{cat}_within_{thr}m_land_share"] = np.where(
                 den > 0, num / den, np.nan
             )
-    return out, res_area
+    return out
 
 
 def compute_access(ctx: Context, progress: Any = None) -> None:
@@ -622,8 +618,7 @@ def assess(
             ind[f"{prefix}_2sfca_per_1000_within_{thr}m"] = 1000 * _weighted_mean(
                 sfca, pop, a_idx, o_idx, n
             )
-    site, _res_area = _site_access(areas, ctx)
-    ind = ind.join(site)
+    ind = ind.join(_site_access(areas, ctx))
     # --- who is scored: inhabited by the catalog and by the data
     floor = float(ctx.config.get("population_floor", 200))
     catalog_says = (
