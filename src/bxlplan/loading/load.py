@@ -233,15 +233,7 @@ def _load_table(spec: LayerSpec, file: Path, entry: dict) -> pd.DataFrame:
     return df
 
 
-#: Field names tried, in order, for the identifier and the name of a user's units
-#: (case-insensitive): Monitoring, Statbel, UrbIS, OSM and common GIS exports.
-ID_FIELDS = ("area_id", "code", "id", "mdrc", "md_id", "nis", "nis_code", "cd_sector",
-             "cd_munty_refnis", "sector_id", "gemeente", "fid", "objectid")  # fmt: skip
-NAME_FIELDS = ("name_fr", "nom_fr", "nom", "name", "naam", "name_nl", "naam_nl",
-               "name_bil", "label", "tx_sector_descr_fr", "tx_munty_descr_fr")  # fmt: skip
-
-
-def _field(gdf: gpd.GeoDataFrame, given: str | None, tried: tuple[str, ...],
+def _field(gdf: gpd.GeoDataFrame, given: str | None, tried: list[str],
            what: str, file: Path) -> str | None:  # fmt: skip
     by_lower = {str(c).lower(): c for c in gdf.columns if c != gdf.geometry.name}
     if given is not None:
@@ -300,7 +292,7 @@ def load_polygons(
         The layer of a multi-layer file.
     id_field, name_field
         The fields holding each unit's identifier and name; detected from common names
-        (:data:`ID_FIELDS`, :data:`NAME_FIELDS`, case-insensitive) when not given.
+        (``layers/user_units.yaml``, case-insensitive) when not given.
     data
         The data folder (default ``$BXLPLAN_DATA``): units must touch its region.
 
@@ -339,8 +331,11 @@ def load_polygons(
                 "<region.geojson> brussels.gpkg your_file`, or in Python "
                 "`gdf[gdf.intersects(bxlplan.load('region').union_all())]`)"
             )
-    id_col = _field(gdf, id_field, ID_FIELDS, "identifier (--id-field)", file)
-    name_col = _field(gdf, name_field, NAME_FIELDS, "name (--name-field)", file)
+    known = read_catalog_file("user_units.yaml")
+    id_col = _field(gdf, id_field, known["id_fields"], "identifier (--id-field)", file)
+    name_col = _field(
+        gdf, name_field, known["name_fields"], "name (--name-field)", file
+    )
     gdf["area_id"] = (
         gdf[id_col].map(lambda v: "" if v is None or v != v else str(v))
         if id_col
