@@ -44,6 +44,17 @@ def pack_layers(pack: Path) -> dict:
     return Layers()
 
 
+def pack_without(pack: Path, tmp_path: Path, *missing: str) -> Path:
+    """A data folder of symlinks to the pack (no copies), less the ``missing`` files."""
+    folder = tmp_path / "data"
+    for src in pack.rglob("*"):
+        if src.is_file() and str(src.relative_to(pack)) not in missing:
+            dst = folder / src.relative_to(pack)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.symlink_to(src)
+    return folder
+
+
 def square(x: float, y: float, size: float) -> shapely.Polygon:
     return shapely.box(x, y, x + size, y + size)
 

@@ -20,21 +20,9 @@ from bxlplan.errors import ConfigError, DataError
 from bxlplan.loading.areas import load_areas, make_grid
 from bxlplan.scenarios import read_scenario
 
-ROOT = Path(__file__).resolve().parent.parent
-REGION = gpd.GeoDataFrame(
-    geometry=[shapely.box(140000, 160000, 160000, 180000)], crs=31370
-)
+from .test_scenarios import GOOD, REGION  # one small region and programme
 
-GOOD = """\
-name: t
-pole: Test
-perimeter:
-  wkt: "POINT (149000 170000)"
-  buffer_m: 200
-programme:
-  dwellings: {social: 10, moderate: 0, market: 30}
-  land_use: {housing: 0.6, green: 0.4}
-"""
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:

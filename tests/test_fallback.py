@@ -19,22 +19,13 @@ from bxlplan.loading.catalog import get_spec
 from bxlplan.loading.check import check_data
 from bxlplan.loading.expect import implausibilities, require_plausible
 
+from .conftest import pack_without
+
 pytestmark = pytest.mark.pack
 
 
-def _pack_without(pack: Path, tmp_path: Path, *missing: str) -> Path:
-    """A data folder of symlinks to the pack (no copies), less the ``missing`` files."""
-    folder = tmp_path / "data"
-    for src in pack.rglob("*"):
-        if src.is_file() and str(src.relative_to(pack)) not in missing:
-            dst = folder / src.relative_to(pack)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.symlink_to(src)
-    return folder
-
-
 def test_one_commune_network_is_not_a_silent_substitute(pack: Path, tmp_path: Path):
-    data = _pack_without(pack, tmp_path, "network/named_streets_2021-04-12.gpkg")
+    data = pack_without(pack, tmp_path, "network/named_streets_2021-04-12.gpkg")
     with pytest.raises(DataError) as err:
         bxlplan.load("streets", data)
     msg = str(err.value)
@@ -44,7 +35,7 @@ def test_one_commune_network_is_not_a_silent_substitute(pack: Path, tmp_path: Pa
 
 
 def test_check_reports_the_refused_fallback(pack: Path, tmp_path: Path):
-    data = _pack_without(pack, tmp_path, "network/named_streets_2021-04-12.gpkg")
+    data = pack_without(pack, tmp_path, "network/named_streets_2021-04-12.gpkg")
     streets = next(r for r in check_data(data) if r.layer == "streets")
     assert streets.status == "broken" and streets.failed
     assert "length_km" in " ".join(streets.messages)
@@ -75,7 +66,7 @@ def test_equivalent_candidates_are_not_announced(
 def test_prepare_refuses_an_implausible_layer_before_working(pack: Path, tmp_path):
     from bxlplan.scoring import prepare
 
-    data = _pack_without(pack, tmp_path, "network/named_streets_2021-04-12.gpkg")
+    data = pack_without(pack, tmp_path, "network/named_streets_2021-04-12.gpkg")
     with pytest.raises(DataError, match="not plausible"):
         prepare(data)
 

@@ -489,8 +489,13 @@ IMPOSSIBLE = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::9999
         (GOOD_FEATURES, IMPOSSIBLE, "EPSG::999999.*not a known CRS"),
         (GOOD_FEATURES[:5], WGS84, "not plausible.*features = 5 is outside"),
     ],
-    ids=["outside-region", "missing-column", "lonlat-as-lambert", "impossible-crs",
-         "5-of-19-communes"],  # fmt: skip
+    ids=[
+        "outside-region",
+        "missing-column",
+        "lonlat-as-lambert",
+        "impossible-crs",
+        "5-of-19-communes",
+    ],  # fmt: skip
 )
 def test_wrong_layer_never_replaces_the_good_file(
     server, tmp_path, features, crs, message

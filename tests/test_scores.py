@@ -148,7 +148,10 @@ def _write(tmp_path: Path, text: str) -> Path:
             "weights: {diversity: 0, social_mix: 0, services: 0}",
             "all weights are zero",
         ),
-        ("weights: {diversty: 1}", "'weights.diversty' is not a score; valid: diversity"),
+        (
+            "weights: {diversty: 1}",
+            "'weights.diversty' is not a score; valid: diversity",
+        ),
         ("wieghts: {diversity: 1}", "'wieghts' is not a scoring key; valid keys:"),
         ("income_classes: 0", "'income_classes' must be between 2 and 20"),
         ("income_classes: 2.5", "must be a whole number"),

@@ -18,6 +18,8 @@ from bxlplan.loading.catalog import get_spec
 from bxlplan.loading.facilities import load_facilities
 from bxlplan.loading.transit import file_entry, read_stops, stop_places
 
+from .conftest import pack_without
+
 # stop_id, name, location_type, parent_station, lon, lat  (WGS84, central Brussels)
 ROWS = [
     ("36", "MONTGOMERY", 1, None, 4.40880, 50.83800),  # station
@@ -283,20 +285,9 @@ def test_missing_poi_file_is_a_located_error_not_a_traceback(tmp_path):
 # --- the reference pack -------------------------------------------------------------
 
 
-def _pack_without(pack: Path, tmp_path: Path, *missing: str) -> Path:
-    """A data folder of symlinks to the pack (no copies), less the ``missing`` files."""
-    folder = tmp_path / "data"
-    for src in pack.rglob("*"):
-        if src.is_file() and str(src.relative_to(pack)) not in missing:
-            dst = folder / src.relative_to(pack)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.symlink_to(src)
-    return folder
-
-
 @pytest.mark.pack
 def test_pack_without_poi_file_names_it_and_says_what_to_do(pack, tmp_path):
-    data = _pack_without(pack, tmp_path, "osm/poi_2026-05.geojson")
+    data = pack_without(pack, tmp_path, "osm/poi_2026-05.geojson")
     with pytest.raises(DataError) as err:
         bxlplan.load("facilities", data)
     msg = str(err.value)
