@@ -1,6 +1,10 @@
-"""Make a folium page self-contained: inline Leaflet and its plugins from the npm
-packages installed by the set-up step (``node_modules/``), drop the assets our maps do
-not use, and refuse to write a page that would still need the network."""
+"""Make a folium page self-contained: inline Leaflet and its plugins, drop the assets our
+maps do not use, and refuse to write a page that would still need the network.
+
+The assets come from the npm packages pinned by ``package-lock.json``: in a wheel they
+are packaged under ``bxlplan/_assets/`` (copied from ``node_modules/`` at build time by
+``hatch_build.py``, which reads ``ASSETS`` and ``CSS_URL`` below: they are the one list
+of what a map needs); in a checkout they are read from ``node_modules/`` (``npm ci``)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from ..errors import BxlplanError
 
 __all__ = ["asset_dir", "inline_assets"]
 
-# CDN file name -> file inside node_modules
+# CDN file name -> file inside node_modules (the same path under bxlplan/_assets in a
+# wheel). A literal: hatch_build.py reads it without importing bxlplan.
 ASSETS = {
     "leaflet.js": "leaflet/dist/leaflet.js",
     "leaflet.css": "leaflet/dist/leaflet.css",
@@ -31,24 +36,52 @@ UNUSED = (
     "awesome.rotate",
 )
 
+# a url(...) in an inlined stylesheet: images next to it become data: URIs (a literal,
+# read by hatch_build.py to package those images too)
+CSS_URL = r"url\(((?!data:)[^)]*)\)"
+
 _TAG = re.compile(
     r'<script src="(?P<js>https?://[^"]+)"></script>|<link rel="stylesheet" href="(?P<css>https?://[^"]+)"/>'
 )
 
 
+def _complete(folder: Path) -> bool:
+    return all((folder / rel).is_file() for rel in ASSETS.values())
+
+
 def asset_dir() -> Path:
-    """The ``node_modules`` folder with Leaflet: ``$BXLPLAN_ASSETS`` or the repository's."""
+    """The folder holding Leaflet and its plugins, laid out as ``node_modules``.
+
+    In order: ``$BXLPLAN_ASSETS`` (an explicit choice, so it must hold them), the
+    copies packaged in the installed wheel (``bxlplan/_assets``), the checkout's
+    ``node_modules`` and the current folder's."""
     env = os.environ.get("BXLPLAN_ASSETS")
+    if env:
+        if _complete(Path(env)):
+            return Path(env)
+        missing = [rel for rel in ASSETS.values() if not (Path(env) / rel).is_file()]
+        raise BxlplanError(
+            f"BXLPLAN_ASSETS={env} lacks {', '.join(missing)}: point it to a "
+            "node_modules folder made by `npm ci` in a bxlplan checkout, or unset it"
+        )
     here = Path(__file__).resolve()
-    for cand in ([Path(env)] if env else []) + [
-        here.parents[3] / "node_modules",
+    places = [
+        here.parents[1] / "_assets",  # bxlplan/_assets in an installed wheel
+        here.parents[3] / "node_modules",  # a checkout (editable install)
         Path.cwd() / "node_modules",
-    ]:
-        if (cand / ASSETS["leaflet.js"]).is_file():
+    ]
+    for cand in places:
+        if _complete(cand):
             return cand
     raise BxlplanError(
-        "offline maps need Leaflet from npm: run `make setup` (or `npm ci` in the bxlplan "
-        "folder), or point BXLPLAN_ASSETS to a node_modules folder that holds leaflet"
+        "offline maps need Leaflet and leaflet.markercluster (npm), found in none of "
+        f"{', '.join(str(p) for p in places)}. "
+        "From a checkout: run `make setup` or `npm ci` in it. "
+        "Installed with pip: the wheel carries them in bxlplan/_assets; this one does "
+        "not, so reinstall from a wheel built by bxlplan's build (`python -m build` in a "
+        "checkout with npm, or from its sdist). "
+        "Elsewhere: set BXLPLAN_ASSETS to a node_modules folder holding the versions "
+        "pinned by bxlplan's package-lock.json"
     )
 
 
@@ -79,7 +112,7 @@ def inline_assets(html: str) -> str:
             kind = "svg+xml" if img.suffix == ".svg" else img.suffix.lstrip(".")
             return f"url(data:image/{kind};base64,{base64.b64encode(img.read_bytes()).decode()})"
 
-        text = re.sub(r"url\(((?!data:)[^)]*)\)", data_uri, text)
+        text = re.sub(CSS_URL, data_uri, text)
         return "<style>" + text + "</style>"
 
     out = _TAG.sub(repl, html)
