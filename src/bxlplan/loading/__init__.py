@@ -1,10 +1,17 @@
 """Loading: the layer catalog, readers, validation, the street network, the
-dasymetric population and the fetcher of official layers."""
+dasymetric population and the fetcher of official layers.
+
+Inside, the modules form no cycle: ``catalog``, ``readers``, ``validate`` and
+``provenance`` at the bottom, then ``network`` and ``transit``, ``layers`` (one catalog
+layer from its file), ``facilities`` (several layers classified) and ``load`` (the
+dispatcher, and the user's own polygons) on top.
+"""
 
 from __future__ import annotations
 
 from .catalog import LayerSpec, catalog, data_dir, get_spec
-from .load import classify_functions, load, load_polygons
+from .load import classify_functions, load, load_polygons, polygon_areas
+from .provenance import provenance, sha256_file
 
 __all__ = [
     "LayerSpec",
@@ -14,4 +21,7 @@ __all__ = [
     "get_spec",
     "load",
     "load_polygons",
+    "polygon_areas",
+    "provenance",
+    "sha256_file",
 ]

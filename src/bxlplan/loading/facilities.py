@@ -27,6 +27,8 @@ import shapely
 
 from ..errors import ConfigError, DataError
 from .catalog import LayerSpec, get_spec
+from .layers import load_layer
+from .provenance import provenance
 from .readers import read_vector
 from .transit import file_entry, stop_places
 from .validate import WORKING_CRS, clean_geometries, to_working_crs
@@ -132,12 +134,10 @@ def _read_source(
     rules: list[dict[str, Any]],
 ):
     if "layer" in src:
-        from .load import load
-
         if src["layer"] in given:
             return given[src["layer"]]
         try:
-            return load(src["layer"], data)
+            return load_layer(src["layer"], data)
         except DataError as exc:
             report.append(f"facility source '{name}' not available: {exc}")
             return None
@@ -191,8 +191,6 @@ def load_facilities(
     they are reused instead of being read again.
     """
     given = layers or {}
-    from .load import load, provenance
-
     report: list[str] = []
     cats = categories(spec)
     rules = spec.raw["rules"]
@@ -283,7 +281,7 @@ def load_facilities(
     fac["threshold_m"] = fac["category"].map(lambda c: cats[c]["threshold_m"])
     fac["rule_text"] = fac["rule"].map(lambda r: _rule_text(rules[int(r)]))
     try:
-        region = given["region"] if "region" in given else load("region", data)
+        region = given["region"] if "region" in given else load_layer("region", data)
         outline = region.geometry.iloc[0].buffer(1.0)
         shapely.prepare(outline)  # thousands of points against one complex polygon
         fac["in_region"] = shapely.contains(outline, np.asarray(fac.geometry.values))

@@ -1,18 +1,21 @@
-"""``load(name)``: one obvious way to get any Brussels layer as a clean GeoDataFrame.
+"""``load(name)``: one obvious way to get any Brussels layer as a clean GeoDataFrame,
+and ``load_polygons`` / ``polygon_areas``: a user's own polygons, checked as strictly.
 
 Every vector layer comes back in Belgian Lambert 72 (EPSG:31370) with its canonical
 columns (see the catalog) next to the source columns, and provenance in
 ``.attrs["bxlplan"]``: source path or URL, sha256, licence, attribution, load time and
 the report of what cleaning changed.
+
+The layers themselves are read by :mod:`.layers` (one file each) and :mod:`.facilities`
+(several layers classified); provenance is :mod:`.provenance`. This module is the
+dispatcher above them: none of them imports it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,74 +24,25 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import __version__
-from .._io import run_timestamp
 from ..errors import DataError
-from .catalog import LayerSpec, data_dir, get_spec, read_catalog_file
-from .readers import read_table, read_vector
-from .transit import read_stops
-from .validate import apply_columns, clean_geometries, to_working_crs
+from .catalog import data_dir, get_spec, read_catalog_file
+from .facilities import load_facilities
+from .layers import classify_functions, function_rules, load_layer
+from .provenance import provenance, sha256_file
+from .readers import read_vector
+from .validate import WORKING_CRS, clean_geometries, to_working_crs
 
-__all__ = ["load", "load_polygons", "provenance", "sha256_file"]
+__all__ = [
+    "classify_functions",
+    "function_rules",
+    "load",
+    "load_polygons",
+    "polygon_areas",
+    "provenance",
+    "sha256_file",
+]
 
 _log = logging.getLogger(__name__)
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def provenance(
-    spec: LayerSpec | None, path: Path, report: list[str], **extra: Any
-) -> dict[str, Any]:
-    """Build the provenance record stored in ``.attrs["bxlplan"]``."""
-    record: dict[str, Any] = {
-        "layer": spec.name if spec else None,
-        "source": str(path),
-        "sha256": sha256_file(path),
-        "licence": spec.licence if spec else "user-supplied",
-        "attribution": spec.attribution if spec else "",
-        "loaded_at": run_timestamp().isoformat(),
-        "bxlplan_version": __version__,
-        "report": list(report),
-    }
-    sidecar = path.with_name(path.name + ".provenance.json")
-    if sidecar.is_file():  # written by `bxlplan fetch`
-        try:
-            record["fetched"] = json.loads(sidecar.read_text(encoding="utf-8"))
-            record["source_url"] = record["fetched"].get("url")
-        except json.JSONDecodeError:
-            report.append(f"{sidecar}: unreadable provenance record, ignored")
-    record.update(extra)
-    return record
-
-
-def _resolve(
-    spec: LayerSpec, data: Path | None, path: Path | None
-) -> tuple[Path, dict]:
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path} does not exist (layer '{spec.name}')")
-        entry = next((e for e in spec.files if Path(e["path"]).name == path.name), {})
-        return path, entry
-    assert data is not None
-    found = spec.find_file(data)
-    if found is None:
-        wanted = ", ".join(e["path"] for e in spec.files) or "(no file: official only)"
-        hint = (
-            f" or run `bxlplan fetch --data {data} {spec.name}`" if spec.fetch else ""
-        )
-        raise DataError(
-            f"layer '{spec.name}' is not in the data folder {data}: looked for "
-            f"{wanted}. Put the file there{hint}."
-        )
-    return found
 
 
 def load(
@@ -130,116 +84,18 @@ def load(
     (145, 31370)
     """
     spec = get_spec(name)
-    folder = data_dir(data) if path is None else None
     if spec.kind == "facilities":
-        from .facilities import load_facilities
-
         return load_facilities(spec, data_dir(data))
-    file, entry = _resolve(spec, folder, Path(path) if path else None)
-    if spec.kind == "network":
-        from .network import load_streets
-
-        obj = load_streets(spec, file)
-    elif spec.kind == "table":
-        obj = _load_table(spec, file, entry)
-    else:
-        report: list[str] = []
-        if spec.kind == "gtfs_stops":
-            gdf = read_stops(file, spec, entry=entry, report=report)
-        else:
-            gdf = read_vector(file, layer=entry.get("layer"), crs=entry.get("crs"))
-        obj = _finish_vector(spec, gdf, file, report, layer=entry.get("layer"))
-    if path is None and entry.get("fallback"):
-        _announce_fallback(spec, obj, file, entry)
-    return obj
-
-
-def _announce_fallback(spec: LayerSpec, obj: Any, file: Path, entry: dict) -> None:
-    """A fallback file stands in for a missing better one: it must pass the same
-    plausibility checks as ``bxlplan check``, and its use is announced on the console
-    (a warning) and in the provenance (``fallback``), never silent."""
-    from .expect import require_plausible
-
-    preferred = [e["path"] for e in spec.files[: spec.files.index(entry)]]
-    what = f" - a fallback used because {', '.join(preferred)} is missing -"
-    require_plausible(spec, obj, what=what)
-    note = (
-        f"layer '{spec.name}': {file} is a fallback ({entry['fallback']}), used because "
-        f"{', '.join(preferred)} is missing from the data folder"
-    )
-    _log.warning(note)
-    meta = obj.attrs.setdefault("bxlplan", {})
-    meta["fallback"] = {
-        "file": str(file),
-        "reason": entry["fallback"],
-        "instead_of": preferred,
-    }
-    meta.setdefault("report", []).append(note)
-
-
-def _finish_vector(
-    spec: LayerSpec,
-    gdf: gpd.GeoDataFrame,
-    file: Path,
-    report: list[str],
-    layer: str | None = None,
-) -> gpd.GeoDataFrame:
-    source = str(file)
-    gdf = to_working_crs(gdf, source, layer)
-    gdf = clean_geometries(gdf, source, report, layer)
-    if len(gdf) == 0:
-        raise DataError(f"{source}: no feature has a geometry; the layer is empty")
-    gdf = apply_columns(gdf, spec.columns, source=source, report=report)
-    post = _POST.get(spec.name)
-    if post is not None:
-        gdf = post(spec, gdf, report)
-    gdf = gdf.reset_index(drop=True)
-    gdf.attrs["bxlplan"] = provenance(spec, file, report)
-    return gdf
-
-
-def _load_table(spec: LayerSpec, file: Path, entry: dict) -> pd.DataFrame:
-    report: list[str] = []
-    df, rows, summary = read_table(
-        file, entry.get("format", "csv"), entry.get("value_column")
-    )
-    if len(df) == 0:
-        raise DataError(f"{file}: the table has no rows")
-    summary_codes = {int(c) for c in spec.raw.get("summary_codes", [])}
-    key = spec.raw.get("key")
-    code_col = next(c for c in spec.columns if c.name == "code")
-    src = next((s for s in code_col.source if s in df.columns), None)
-    if src is not None and summary_codes:
-        as_int = pd.to_numeric(df[src], errors="coerce")
-        is_summary = as_int.isin(summary_codes)
-        for _, row in df[is_summary].iterrows():
-            summary[str(row[src])] = row.to_dict()
-        rows = [r for r, s in zip(rows, is_summary, strict=True) if not s]
-        df = df.loc[~is_summary].reset_index(drop=True)
-    df = apply_columns(
-        df, spec.columns, source=str(file), report=report, rows=rows, key=key
-    )
-    if "value" in df and "value_flag" not in df:
-        df["value_flag"] = pd.Series([None] * len(df), dtype="object")
-    df.attrs["bxlplan"] = provenance(
-        spec,
-        file,
-        report,
-        units=spec.raw.get("units"),
-        unit=spec.raw.get("unit"),
-        year=spec.raw.get("year"),
-        summary={k: str(v) for k, v in summary.items()},
-    )
-    return df
+    return load_layer(name, data, path=path)
 
 
 def _field(gdf: gpd.GeoDataFrame, given: str | None, tried: list[str],
-           what: str, file: Path) -> str | None:  # fmt: skip
+           what: str, where: str) -> str | None:  # fmt: skip
     by_lower = {str(c).lower(): c for c in gdf.columns if c != gdf.geometry.name}
     if given is not None:
         if given.lower() not in by_lower:
             raise DataError(
-                f"{file}: there is no field '{given}' for the {what}; fields: "
+                f"{where}: there is no field '{given}' for the {what}; fields: "
                 f"{', '.join(map(str, by_lower.values()))}"
             )
         return by_lower[given.lower()]
@@ -247,7 +103,7 @@ def _field(gdf: gpd.GeoDataFrame, given: str | None, tried: list[str],
 
 
 def _flatten_lists(
-    gdf: gpd.GeoDataFrame, file: Path, report: list[str]
+    gdf: gpd.GeoDataFrame, where: str, report: list[str]
 ) -> gpd.GeoDataFrame:
     """List- or mapping-valued properties (GeoJSON arrays, objects) become JSON text,
     with a note: GIS formats cannot store them and they must never crash a run."""
@@ -268,7 +124,7 @@ def _flatten_lists(
         if flags.any():
             gdf[col] = gdf[col].map(text)
             report.append(
-                f"{file}: field '{col}' holds lists or objects in {int(flags.sum())} "
+                f"{where}: field '{col}' holds lists or objects in {int(flags.sum())} "
                 "feature(s): kept as JSON text"
             )
     return gdf
@@ -315,26 +171,136 @@ def load_polygons(
     report: list[str] = []
     gdf = read_vector(file, layer=layer)
     gdf = to_working_crs(gdf, str(file), layer)
-    gdf = clean_geometries(gdf, str(file), report, layer)
+    gdf, id_col, name_col = _units(
+        gdf, str(file), report, layer=layer, id_field=id_field,
+        name_field=name_field, data=data, hint="--id-field",
+    )  # fmt: skip
+    gdf.attrs["bxlplan"] = provenance(
+        None, file, report, id_field=id_col, name_field=name_col
+    )
+    return gdf
+
+
+FRAME = "the areas GeoDataFrame"
+
+
+def polygon_areas(
+    gdf: gpd.GeoDataFrame,
+    *,
+    id_field: str | None = None,
+    name_field: str | None = None,
+    data: str | os.PathLike[str] | None = None,
+    check_region: bool = True,
+) -> gpd.GeoDataFrame:
+    """Check a GeoDataFrame of polygons as areas to assess, as :func:`load_polygons`
+    checks a file: the same rules, in the same order, before any expensive work.
+
+    Parameters
+    ----------
+    gdf
+        Polygons in any CRS (it must have one); left unchanged.
+    id_field, name_field
+        The fields of each area's identifier and name; ``area_id`` when present, else
+        detected from common names (``layers/user_units.yaml``), else the row number.
+    data
+        The data folder (default ``$BXLPLAN_DATA``): areas must touch its region.
+    check_region
+        ``False`` skips the region check (e.g. against a prepared context).
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy in EPSG:31370 with ``area_id`` (text), ``name_fr`` and ``name_nl``; what
+        the check changed (reprojection, repaired or dropped geometries, identifiers
+        numbered by row) is in ``.attrs["bxlplan"]["report"]``.
+
+    Raises
+    ------
+    DataError
+        When ``gdf`` is not a GeoDataFrame, has no CRS, holds no polygon or other
+        geometries, lies elsewhere, or repeats identifiers.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> gdf = gpd.GeoDataFrame(geometry=[shapely.box(4.35, 50.84, 4.36, 50.85)],
+    ...                        crs="EPSG:4326")
+    >>> areas = polygon_areas(gdf, check_region=False)
+    >>> areas.crs.to_epsg(), list(areas["area_id"])
+    (31370, ['0'])
+    """
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise DataError(
+            f"areas must be a GeoDataFrame of polygons (or a spec such as "
+            f"'neighbourhoods', 'grid:250' or a file path), got {type(gdf).__name__}"
+        )
+    if gdf.crs is None:
+        raise DataError(
+            f"{FRAME} has no coordinate reference system: set the one its coordinates "
+            "are in, e.g. gdf.set_crs('EPSG:4326') for longitude/latitude or "
+            "gdf.set_crs('EPSG:31370') for Belgian Lambert 72"
+        )
+    if len(gdf) == 0:
+        raise DataError(f"{FRAME} has no rows: give at least one polygon")
+    report: list[str] = []
+    before = gdf.crs
+    out = to_working_crs(gdf.copy(), FRAME)
+    if not before.equals(out.crs):
+        note = f"{FRAME}: reprojected from {before.to_string()} to {WORKING_CRS}"
+        _log.info(note)
+        report.append(note)
+    region = data if check_region else False
+    out, id_col, name_col = _units(
+        out, FRAME, report, id_field=id_field, name_field=name_field, data=region,
+        hint="id_field=",
+    )  # fmt: skip
+    record = dict(gdf.attrs.get("bxlplan", {})) or {
+        "source": "user-supplied GeoDataFrame",
+        "licence": "user-supplied",
+    }
+    record["report"] = list(record.get("report", [])) + report
+    record.update(id_field=id_col, name_field=name_col)
+    out.attrs["bxlplan"] = record
+    return out
+
+
+def _units(
+    gdf: gpd.GeoDataFrame,
+    where: str,
+    report: list[str],
+    *,
+    layer: str | None = None,
+    id_field: str | None,
+    name_field: str | None,
+    data: str | os.PathLike[str] | None | bool,
+    hint: str,
+) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
+    """The checks of user units once in EPSG:31370: geometries cleaned, polygons only,
+    list fields as text, inside the region (``data=False``: not checked), ``area_id``
+    unique and non-empty, ``name_fr`` / ``name_nl``."""
+    gdf = clean_geometries(gdf, where, report, layer)
     polys = gdf.geom_type.isin(["Polygon", "MultiPolygon"])
+    if len(gdf) == 0:
+        raise DataError(f"{where}: no feature has a geometry; give polygons")
     if not polys.all():
         kinds = sorted(set(gdf.geom_type[~polys]))
-        raise DataError(f"{file}: areas must be polygons; found {', '.join(kinds)}")
-    gdf = _flatten_lists(gdf.reset_index(drop=True), file, report)
-    region = _region_outline(data)
+        raise DataError(f"{where}: areas must be polygons; found {', '.join(kinds)}")
+    gdf = _flatten_lists(gdf.reset_index(drop=True), where, report)
+    region = _region_outline(data) if data is not False else None
     if region is not None:
         outside = ~shapely.intersects(gdf.geometry.values, region)
         if outside.any():
             raise DataError(
-                f"{file}: {int(outside.sum()):,} of {len(gdf):,} units lie outside the "
+                f"{where}: {int(outside.sum()):,} of {len(gdf):,} units lie outside the "
                 "Brussels region; clip or filter them first (e.g. `ogr2ogr -clipsrc "
                 "<region.geojson> brussels.gpkg your_file`, or in Python "
                 "`gdf[gdf.intersects(bxlplan.load('region').union_all())]`)"
             )
     known = read_catalog_file("user_units.yaml")
-    id_col = _field(gdf, id_field, known["id_fields"], "identifier (--id-field)", file)
+    id_col = _field(gdf, id_field, known["id_fields"], f"identifier ({hint})", where)
+    name_hint = hint.replace("id", "name")
     name_col = _field(
-        gdf, name_field, known["name_fields"], "name (--name-field)", file
+        gdf, name_field, known["name_fields"], f"name ({name_hint})", where
     )
     gdf["area_id"] = (
         gdf[id_col].map(lambda v: "" if v is None or v != v else str(v))
@@ -342,21 +308,18 @@ def load_polygons(
         else gdf.index.astype(str)
     )
     if id_col is None:
-        report.append(f"{file}: no identifier field found: units numbered by row")
+        report.append(f"{where}: no identifier field found: units numbered by row")
     if gdf["area_id"].duplicated().any() or (gdf["area_id"] == "").any():
         dups = sorted(set(gdf["area_id"][gdf["area_id"].duplicated()]))[:5]
         raise DataError(
-            f"{file}: the identifiers of field '{id_col}' are empty or repeat "
-            f"({', '.join(dups)}): make them unique, or choose another with --id-field"
+            f"{where}: the identifiers of field '{id_col}' are empty or repeat "
+            f"({', '.join(dups)}): make them unique, or choose another with {hint}"
         )
     names = gdf[name_col].astype("string").fillna(gdf["area_id"]) if name_col else None
     for col in ("name_fr", "name_nl"):
         if col not in gdf or name_field is not None:
             gdf[col] = names if names is not None else gdf["area_id"]
-    gdf.attrs["bxlplan"] = provenance(
-        None, file, report, id_field=id_col, name_field=name_col
-    )
-    return gdf
+    return gdf, id_col, name_col
 
 
 def _region_outline(data: str | os.PathLike[str] | None) -> Any:
@@ -366,107 +329,3 @@ def _region_outline(data: str | os.PathLike[str] | None) -> Any:
     except DataError:
         return None
     return shapely.union_all(load("region", folder).geometry.values)
-
-
-# --- per-layer post-processing ----------------------------------------------------
-
-
-def _post_communes(
-    spec: LayerSpec, gdf: gpd.GeoDataFrame, report: list[str]
-) -> gpd.GeoDataFrame:
-    names = {int(k): v for k, v in spec.raw.get("names", {}).items()}
-    for lang in ("fr", "nl"):
-        col = f"name_{lang}"
-        filled = gdf["code"].map(lambda c, lang=lang: names.get(int(c), {}).get(lang))
-        gdf[col] = gdf[col].where(gdf[col].notna(), filled)
-    unknown = sorted(int(c) for c in gdf["code"] if int(c) not in names)
-    if unknown:
-        report.append(f"communes with NIS codes not in the catalog's table: {unknown}")
-    return gdf
-
-
-def _post_neighbourhoods(
-    spec: LayerSpec, gdf: gpd.GeoDataFrame, _report: list[str]
-) -> gpd.GeoDataFrame:
-    lo, hi = spec.raw.get("inhabited_codes", [1, 118])
-    gdf["inhabited"] = gdf["code"].between(lo, hi).astype(bool)
-    return gdf
-
-
-def function_rules(kind: str) -> Any:
-    """Return the mapping ``kind`` (``pras`` or ``osm_landuse``) of functions.yaml."""
-    return read_catalog_file("functions.yaml")[kind]
-
-
-def classify_functions(values: pd.Series, kind: str) -> pd.Series:
-    """Map zone names (``pras``) or OSM ``landuse`` values to canonical functions."""
-    rules = function_rules(kind)
-    if kind == "osm_landuse":
-        default = rules.get("*", "other")
-        return values.map(lambda v: rules.get(str(v).strip().lower(), default))
-    compiled = [(re.compile(r["pattern"], re.IGNORECASE), r["function"]) for r in rules]
-
-    def one(v: Any) -> str:
-        text = "" if v is None else str(v)
-        return next((f for rx, f in compiled if rx.search(text)), "other")
-
-    return values.map(one)
-
-
-def _post_zoning(
-    spec: LayerSpec, gdf: gpd.GeoDataFrame, report: list[str]
-) -> gpd.GeoDataFrame:
-    column = "zone" if spec.name == "pras" else "landuse"
-    gdf["function"] = classify_functions(gdf[column], spec.raw["function_mapping"])
-    non_poly = ~gdf.geom_type.isin(["Polygon", "MultiPolygon"])
-    if non_poly.any():
-        report.append(f"dropped {int(non_poly.sum())} non-polygon feature(s)")
-        gdf = gdf.loc[~non_poly]
-    return gdf
-
-
-def _matches(gdf: pd.DataFrame, rule: dict[str, list[str]]) -> pd.Series:
-    ok = pd.Series(True, index=gdf.index)
-    for tag, values in rule.items():
-        col = gdf[tag] if tag in gdf else pd.Series(None, index=gdf.index)
-        ok &= col.isin(values)
-    return ok
-
-
-def _post_green(
-    spec: LayerSpec, gdf: gpd.GeoDataFrame, report: list[str]
-) -> gpd.GeoDataFrame:
-    keep = pd.Series(False, index=gdf.index)
-    for rule in spec.raw.get("include", []):
-        keep |= _matches(gdf, rule)
-    for rule in spec.raw.get("exclude", []):
-        keep &= ~_matches(gdf, rule)
-    src = gdf.loc[keep]
-    report.append(
-        f"{int(keep.sum())} of {len(gdf)} green polygons are public parks/woods; "
-        "overlapping and touching pieces merged into green spaces"
-    )
-    merged = shapely.get_parts(shapely.union_all(src.geometry.values))
-    merged = merged[shapely.area(merged) > 0]
-    out = gpd.GeoDataFrame(geometry=merged, crs=gdf.crs)
-    # name of each merged green space: the name of its largest named piece
-    named = src.loc[src["name"].notna(), ["name", "geometry"]].copy()
-    named["piece_area"] = named.area
-    joined = gpd.sjoin(
-        out, gpd.GeoDataFrame(named, crs=gdf.crs), predicate="intersects"
-    )
-    joined = joined.sort_values("piece_area", ascending=False)
-    out["name"] = joined.groupby(level=0)["name"].first().reindex(out.index)
-    out["area_ha"] = out.area / 10_000.0
-    out["large"] = out["area_ha"] >= float(spec.raw.get("large_ha", 3.0))
-    out["green_id"] = range(len(out))
-    return out
-
-
-_POST = {
-    "communes": _post_communes,
-    "neighbourhoods": _post_neighbourhoods,
-    "pras": _post_zoning,
-    "landuse_osm": _post_zoning,
-    "green_spaces": _post_green,
-}

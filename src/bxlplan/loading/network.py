@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -23,6 +22,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..errors import DataError
 from .catalog import LayerSpec
+from .provenance import provenance
 from .readers import read_vector
 from .validate import WORKING_CRS, clean_geometries, to_working_crs
 
@@ -122,6 +122,8 @@ def edges_from_lines(
 
 
 def _edges_from_graphml(path: Path, report: list[str]) -> gpd.GeoDataFrame:
+    import networkx as nx  # only for GraphML files: keeps `import bxlplan` light
+
     try:
         G = nx.read_graphml(path)
     except Exception as exc:  # networkx raises several unrelated types
@@ -183,8 +185,6 @@ def _edges_from_graphml(path: Path, report: list[str]) -> gpd.GeoDataFrame:
 
 def load_streets(spec: LayerSpec, path: Path) -> gpd.GeoDataFrame:
     """Load the walkable street network (edges) from a line layer or a GraphML file."""
-    from .load import provenance
-
     report: list[str] = []
     if path.suffix.lower() == ".graphml":
         edges = _edges_from_graphml(path, report)
