@@ -208,3 +208,28 @@ def test_cli_all_formats_and_offline_map(pack, tmp_path):
         app, ["map", str(tmp_path / "assessment.gpkg"), "--out", str(out)]
     )
     assert again.exit_code == 2 and "--overwrite" in again.output
+
+
+def test_shapefile_names_follow_the_documented_abbreviations():
+    from bxlplan.exports.gis import short_name
+
+    expected = {
+        "access_pharmacy_within_800m_share": "acc_phar_s",
+        "access_pharmacy_nearest_m": "acc_phar_d",
+        "access_pharmacy_within_800m_count": "acc_phar_n",
+        "access_green_space_large_gravity_1600m": "acc_grnl_g",
+        "site_transit_stop_within_400m_land_share": "sit_stop_s",
+        "mix_landuse_hill_q1": "lu_h_q1",
+        "mix_activity_hill_wt_q2_mean": "act_hwt_q2",
+        "score_overall": "sc_overall",
+        "score_social_mix": "sc_socmix",
+        "population_est": "pop_est",
+        "area_id": "area_id",
+    }
+    assert {c: short_name(c) for c in expected} == expected
+    # long unknown names still fit, and clashes are numbered, deterministically
+    cols = ["a_very_long_unknown_column_name", "a_very_long_unknown_column_nam"]
+    names = shapefile_names(cols)
+    assert names == shapefile_names(cols)
+    assert all(len(n) <= 10 for n in names.values())
+    assert len({n.lower() for n in names.values()}) == 2

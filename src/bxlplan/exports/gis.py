@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,9 +47,10 @@ import shapely
 from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 
-from .. import __version__
 from .._io import atomic_path, atomic_write, check_target, output_set, run_timestamp
+from .._version import __version__
 from ..errors import DataError
+from ..loading.catalog import read_catalog_file
 
 __all__ = [
     "FORMATS",
@@ -161,17 +164,34 @@ def write_gpkg(
     *,
     overwrite: bool = False,
     run_time: dt.datetime | None = None,
+    layer_metadata: dict[str, dict[str, Any]] | None = None,
+    qgis_lang: str | None = None,
 ) -> Path:
     """Write several layers into one GeoPackage; provenance goes in each layer's
-    metadata (``bxlplan`` key, JSON). Every layer's ``last_change`` is ``run_time``
-    (default :func:`bxlplan._io.run_timestamp`)."""
+    metadata (``bxlplan`` key, JSON): ``metadata``, with the layer's own entries of
+    ``layer_metadata`` (by layer name) merged over it. Every layer's ``last_change``
+    is ``run_time`` (default :func:`bxlplan._io.run_timestamp`).
+
+    With ``qgis_lang`` (``fr``, ``nl`` or ``en``) the file is QGIS-ready
+    (:func:`bxlplan.exports.qgis.style_gpkg`): a default style per layer in
+    ``layer_styles``, field aliases in ``gpkg_data_columns`` and layer descriptions
+    in ``gpkg_contents``, in that language."""
     path = Path(path)
-    meta = _meta_json(_stamped(metadata, run_time))
+    stamped = _stamped(metadata, run_time)
+    extra = layer_metadata or {}
     with atomic_path(path, overwrite=overwrite) as tmp, _gpkg_date(run_time):
         for name, gdf in layers.items():
+            meta = _meta_json({**stamped, **extra.get(name, {})})
             pyogrio.write_dataframe(
                 _plain(gdf), tmp, layer=name, driver="GPKG", append=tmp.exists(),
                 layer_metadata={"bxlplan": meta},
+            )  # fmt: skip
+        if qgis_lang is not None:
+            from .qgis import style_gpkg
+
+            style_gpkg(
+                tmp, {n: _plain(g) for n, g in layers.items()}, qgis_lang,
+                run_time=run_time or run_timestamp(),
             )  # fmt: skip
     return path
 
@@ -198,16 +218,78 @@ def write_geojson(
     return path
 
 
+_THRESHOLD = re.compile(r"^\d+m$")
+
+
+@functools.cache
+def _abbreviations() -> tuple[tuple[tuple[str, ...], str], ...]:
+    """The phrases and words of ``layers/styles.yaml`` (``shapefile``), longest first."""
+    table = read_catalog_file("styles.yaml").get("shapefile", {})
+    pairs = [
+        (tuple(str(k).split("_")), str(v or ""))
+        for group in ("phrases", "words")
+        for k, v in (table.get(group) or {}).items()
+    ]
+    return tuple(sorted(pairs, key=lambda kv: -len(kv[0])))
+
+
+def short_name(column: str, width: int = 10) -> str:
+    """A readable abbreviation of a column name of at most ``width`` characters.
+
+    The scheme (documented with its table in ``layers/styles.yaml``, ``shapefile``): a
+    name that fits is kept; otherwise thresholds (``800m``) are dropped, phrases and
+    words are replaced by their abbreviations (``access`` -> ``acc``, ``pharmacy`` ->
+    ``phar``, ``within..share`` -> ``s``...), the parts joined by ``_``; a name still
+    too long loses the last letter of its longest part (the last of equals) until it
+    fits, then its ``_``, then is cut.
+
+    Examples
+    --------
+    >>> short_name("access_pharmacy_within_800m_share")
+    'acc_phar_s'
+    >>> short_name("score_overall")
+    'sc_overall'
+    """
+    if len(column) <= width:
+        return column
+    tokens = [t for t in column.split("_") if t and not _THRESHOLD.match(t)]
+    table = _abbreviations()
+    parts: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for words, abbr in table:
+            if tuple(tokens[i : i + len(words)]) == words:
+                if abbr:
+                    parts.append(abbr)
+                i += len(words)
+                break
+        else:
+            parts.append(tokens[i])
+            i += 1
+    parts = parts or [column[:width]]
+    while len("_".join(parts)) > width and max(map(len, parts)) > 1:
+        longest = max(range(len(parts)), key=lambda j: (len(parts[j]), j))
+        parts[longest] = parts[longest][:-1]
+    name = "_".join(parts)
+    if len(name) > width:
+        name = "".join(parts)[:width]
+    return name
+
+
 def shapefile_names(columns: list[str]) -> dict[str, str]:
-    """Unique 10-character field names for a Shapefile (full name -> short name)."""
+    """Unique field names of at most 10 characters for a Shapefile (full name -> short
+    name), by the readable abbreviation scheme of :func:`short_name`; a name already
+    taken (case-insensitively, as in dBase) ends in ``_2``, ``_3``... instead.
+    Deterministic: the same columns in the same order give the same names."""
     out: dict[str, str] = {}
     used: set[str] = set()
     for col in columns:
-        short = col[:10]
-        i = 1
+        short = short_name(col)
+        i = 2
+        base = short
         while short.lower() in used:
             tail = f"_{i}"
-            short = col[: 10 - len(tail)] + tail
+            short = base[: 10 - len(tail)].rstrip("_") + tail
             i += 1
         used.add(short.lower())
         out[col] = short
@@ -221,12 +303,26 @@ def write_shapefile(
     *,
     overwrite: bool = False,
     run_time: dt.datetime | None = None,
+    qgis_lang: str | None = None,
+    style_as: str | None = None,
 ) -> Path:
-    """Shapefile with 10-character field names and a ``<name>_fields.csv`` sidecar
-    (short name, full name); provenance in ``<name>.provenance.json``."""
+    """Shapefile with readable field names of at most 10 characters
+    (:func:`shapefile_names`) and a ``<name>_fields.csv`` sidecar (short name, full
+    name); provenance in ``<name>.provenance.json``.
+
+    With ``qgis_lang``, a ``<name>.qml`` style beside it, which QGIS loads by default:
+    the layer's renderer and the full labels of its short fields as aliases
+    (:func:`bxlplan.exports.qgis.layer_qml`; ``style_as`` names the kind of layer:
+    ``areas``, ``shortage_zones``, ``facilities``, ``perimeter_<name>``; default the
+    file name)."""
     path = Path(path)
     plain = _plain(gdf)
     names = shapefile_names([c for c in plain.columns if c != plain.geometry.name])
+    qml = None
+    if qgis_lang is not None:
+        from .qgis import layer_qml
+
+        qml = layer_qml(style_as or path.stem, plain, qgis_lang, fields=names)
     check_target(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
@@ -249,6 +345,8 @@ def write_shapefile(
         path.with_name(path.stem + ".provenance.json"),
         _meta_json(_stamped(metadata, run_time)).encode(),
     )
+    if qml is not None:
+        atomic_write(path.with_suffix(".qml"), qml.encode("utf-8"))
     return path
 
 
@@ -361,10 +459,23 @@ def write_distance_rasters(
     return written
 
 
+_SHP_PARTS = ("shp", "shx", "dbf", "prj", "cpg")
+# the Shapefiles of an assessment: the areas, the shortage zones, the facilities and the
+# perimeters given (their names are known when the set is written)
+_SHP_STEMS = ("assessment", "shortage_zones", "facilities", "perimeter_*")
+EXTENTS = ("areas", "region")
+
+
+def _shapefile_set(stem: str) -> list[str]:
+    return [f"{stem}.{ext}" for ext in _SHP_PARTS] + [
+        f"{stem}_fields.csv", f"{stem}.provenance.json", f"{stem}.qml",
+    ]  # fmt: skip
+
+
 def assessment_names(formats: list[str]) -> list[str]:
     """The files :func:`write_assessment` writes for ``formats``, relative to its
-    folder (the GeoTIFFs as a pattern: their categories are known after the
-    preparation).
+    folder (the GeoTIFFs and the perimeters' Shapefiles as patterns: their names are
+    known after the preparation).
 
     Pass them to :func:`bxlplan._io.check_output_set` before the computation.
 
@@ -381,12 +492,104 @@ def assessment_names(formats: list[str]) -> list[str]:
     files = {
         "gpkg": ["assessment.gpkg"],
         "geojson": ["assessment.geojson", "assessment.geojson.provenance.json"],
-        "shp": [f"assessment.{ext}" for ext in ("shp", "shx", "dbf", "prj", "cpg")]
-        + ["assessment_fields.csv", "assessment.provenance.json"],
+        "shp": [n for stem in _SHP_STEMS for n in _shapefile_set(stem)],
         "csv": ["assessment.csv", "assessment.provenance.json"],
         "tif": ["rasters/distance_*.tif"],
     }
     return list(dict.fromkeys(n for f in FORMATS if f in formats for n in files[f]))
+
+
+# provenance keys of a layer's load() record kept in an output's sources
+_SOURCE_KEYS = (
+    "layer", "source", "source_url", "sha256", "licence", "attribution", "loaded_at",
+    "bxlplan_version", "fetched", "population_source", "population_label", "year",
+    "file", "method", "kind",
+)  # fmt: skip
+
+
+def _loaded_records(ctx: Any) -> dict[str, dict[str, Any]]:
+    """The load() provenance records the context's layers still carry, by layer."""
+    found: dict[str, dict[str, Any]] = {}
+    for value in (
+        vars(ctx).values() if ctx is not None and hasattr(ctx, "__dict__") else ()
+    ):
+        attrs = getattr(value, "attrs", None)
+        record = attrs.get("bxlplan") if isinstance(attrs, dict) else None
+        if isinstance(record, dict) and isinstance(record.get("layer"), str):
+            found.setdefault(record["layer"], record)
+    return found
+
+
+def _source_record(name: str, value: Any, loaded: dict[str, dict[str, Any]]) -> Any:
+    """A source's full provenance: path or URL as given, sha256, licence, attribution.
+
+    A record (dict) is kept as it is; a bare path takes the record its layer was
+    loaded with when the context still has it, else the catalog's licence and
+    attribution and the sha256 of the file now (``sha256_at: export``). Paths are
+    recorded as given, never made relative to another folder.
+    """
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "report"}
+    if value is None:
+        return None
+    record = loaded.get(name)
+    if record is not None and str(record.get("source")) == str(value):
+        return {k: record[k] for k in _SOURCE_KEYS if k in record}
+    out: dict[str, Any] = {"source": str(value)}
+    from ..errors import ConfigError
+    from ..loading.catalog import get_spec
+
+    try:
+        spec = get_spec(name)
+        out.update(licence=spec.licence, attribution=spec.attribution)
+    except (ConfigError, DataError):
+        pass
+    file = Path(str(value))
+    if file.is_file():
+        from ..loading.provenance import sha256_file
+
+        out.update(sha256=sha256_file(file), sha256_at="export")
+    return out
+
+
+def assessment_provenance(result: Any) -> dict[str, Any]:
+    """The provenance of an assessment, as written in every file of its set.
+
+    ``result.areas.attrs["bxlplan"]`` with each source's full record
+    (:func:`_source_record`: sha256, licence, attribution) and the data folder as
+    given (``data``) and as an absolute path (``data_absolute``).
+    """
+    meta = dict(result.areas.attrs.get("bxlplan", {}))
+    loaded = _loaded_records(getattr(result, "context", None))
+    sources = meta.get("sources")
+    if isinstance(sources, dict):
+        meta["sources"] = {k: _source_record(k, v, loaded) for k, v in sources.items()}
+    if meta.get("data"):
+        meta["data_absolute"] = str(Path(str(meta["data"])).absolute())
+    return meta
+
+
+def _reach(ctx: Any) -> float:
+    """The largest walking threshold of the context's categories (m)."""
+    cats = getattr(ctx, "categories", None) or {}
+    values = [
+        float(v["threshold_m"])
+        for v in cats.values()
+        if isinstance(v, dict) and v.get("threshold_m") is not None
+    ]
+    return max(values, default=0.0)
+
+
+def _clip_to(gdf: gpd.GeoDataFrame, zone: Any, *, cut: bool) -> gpd.GeoDataFrame:
+    """The features of ``gdf`` that touch ``zone``; cut to it when ``cut``."""
+    geoms = gdf.geometry.values
+    shapely.prepare(zone)
+    keep = shapely.intersects(zone, geoms)
+    out = gdf.loc[keep].copy()
+    if cut and len(out):
+        out = out.set_geometry(shapely.intersection(out.geometry.values, zone))
+        out = out.loc[~out.geometry.is_empty]
+    return out.reset_index(drop=True)
 
 
 def write_assessment(
@@ -398,6 +601,8 @@ def write_assessment(
     perimeters: dict[str, gpd.GeoDataFrame] | None = None,
     raster_resolution: float = 100.0,
     run_time: dt.datetime | None = None,
+    lang: str = "fr",
+    extent: str = "areas",
 ) -> list[Path]:
     """Write an assessment in the chosen formats (``gpkg``, ``geojson``, ``shp``,
     ``csv``, ``tif``) into ``out``, as one set: the folder holds the previous set or
@@ -405,41 +610,111 @@ def write_assessment(
 
     The GeoPackage holds the scored areas (``areas``), one ``shortage_<category>`` layer
     per category, the facilities (``facilities``) and the perimeters given
-    (``perimeter_<name>``). Files of the folder outside the set are kept.
+    (``perimeter_<name>``); it is QGIS-ready (:mod:`bxlplan.exports.qgis`: a default
+    style per layer, field aliases and layer titles in ``lang``). The Shapefiles are
+    ``assessment``, ``shortage_zones``, ``facilities`` and ``perimeter_<name>``, each
+    with its ``_fields.csv`` map and a ``.qml`` style. Files of the folder outside the
+    set are kept.
+
+    Parameters
+    ----------
+    lang
+        ``fr``, ``nl`` or ``en``: aliases, layer titles and legend labels in QGIS.
+    extent
+        ``areas`` (default): the facilities and shortage zones within the largest
+        walking threshold of the assessed areas (the zones cut there; their
+        ``population_est`` becomes ``population_est_region``, the residents of the
+        whole zone); ``region``: all of them.
 
     Raises
     ------
     DataError
-        When a format is unknown, ``out`` cannot be written, or files of the set exist
-        and ``overwrite`` is False (checked before anything is written).
+        When a format or extent is unknown, ``out`` cannot be written, or files of the
+        set exist and ``overwrite`` is False (checked before anything is written).
+    ConfigError
+        When ``lang`` is not ``fr``, ``nl`` or ``en``.
     """
+    from .labels import _check
+
     out = Path(out)
     names = assessment_names(formats)
-    meta = dict(result.areas.attrs.get("bxlplan", {}))
+    _check(lang)
+    if extent not in EXTENTS:
+        raise DataError(
+            f"unknown extent '{extent}'; choose {' or '.join(EXTENTS)} (--extent)"
+        )
+    meta = assessment_provenance(result)
     areas = result.areas
+    ctx = getattr(result, "context", None)
+    zones = result.shortage_zones
+    fac = ctx.facilities if ctx is not None else None
+    keep = [
+        "facility_id", "category", "theme", "name", "name_fr", "name_nl",
+        "threshold_m", "source", "rule_text", "in_region", "geometry",
+    ]  # fmt: skip
+    if fac is not None:
+        fac = fac[[c for c in keep if c in fac]]
+    where: dict[str, Any] = {"extent": extent}
+    if extent == "areas" and len(areas):
+        reach = _reach(ctx)
+        zone = shapely.union_all(areas.geometry.values).buffer(reach)
+        where["within_m_of_the_areas"] = reach
+        zones = _clip_to(
+            zones.to_crs(areas.crs) if zones.crs else zones, zone, cut=True
+        )
+        if "population_est" in zones:
+            zones = zones.rename(columns={"population_est": "population_est_region"})
+        if fac is not None:
+            fac = _clip_to(fac.to_crs(areas.crs) if fac.crs else fac, zone, cut=False)
     written: list[str] = []
     with output_set(out, names, overwrite=overwrite, run_time=run_time) as stage:
         folder, when = stage.path, stage.run_time
         if "gpkg" in formats:
             layers = {"areas": areas}
-            for cat, zone in result.shortage_zones.groupby("category"):
-                layers[f"shortage_{cat}"] = zone.reset_index(drop=True)
-            fac = result.context.facilities
-            keep = [
-                "facility_id", "category", "theme", "name", "name_fr", "name_nl",
-                "threshold_m", "source", "rule_text", "in_region", "geometry",
-            ]  # fmt: skip
-            layers["facilities"] = fac[[c for c in keep if c in fac]]
+            extra: dict[str, dict[str, Any]] = {}
+            for cat, zone_rows in zones.groupby("category"):
+                layers[f"shortage_{cat}"] = zone_rows.reset_index(drop=True)
+                extra[f"shortage_{cat}"] = {"layer": {"category": cat, **where}}
+            if fac is not None:
+                layers["facilities"] = fac
+                fac_meta = dict(ctx.facilities.attrs.get("bxlplan", {}))
+                extra["facilities"] = {
+                    "layer": where,
+                    "facilities": {k: v for k, v in fac_meta.items() if k != "report"},
+                }
             for name, gdf in (perimeters or {}).items():
                 layers[f"perimeter_{name}"] = gdf
-            write_gpkg(layers, folder / "assessment.gpkg", meta, run_time=when)
+                prov = gdf.attrs.get("bxlplan") if isinstance(gdf.attrs, dict) else None
+                if isinstance(prov, dict):
+                    extra[f"perimeter_{name}"] = {
+                        "layer": {k: prov[k] for k in _SOURCE_KEYS if k in prov}
+                    }
+            write_gpkg(
+                layers, folder / "assessment.gpkg", meta, run_time=when,
+                layer_metadata=extra, qgis_lang=lang,
+            )  # fmt: skip
             written.append("assessment.gpkg")
         if "geojson" in formats:
             write_geojson(areas, folder / "assessment.geojson", meta, run_time=when)
             written.append("assessment.geojson")
         if "shp" in formats:
-            write_shapefile(areas, folder / "assessment.shp", meta, run_time=when)
-            written.append("assessment.shp")
+            shapes = {"assessment": (areas, "areas", meta)}
+            if len(zones):
+                shapes["shortage_zones"] = (
+                    zones,
+                    "shortage_zones",
+                    {**meta, "layer": where},
+                )
+            if fac is not None and len(fac):
+                shapes["facilities"] = (fac, "facilities", {**meta, "layer": where})
+            for name, gdf in (perimeters or {}).items():
+                shapes[f"perimeter_{name}"] = (gdf, f"perimeter_{name}", meta)
+            for stem, (gdf, kind, layer_meta) in shapes.items():
+                write_shapefile(
+                    gdf, folder / f"{stem}.shp", layer_meta, run_time=when,
+                    qgis_lang=lang, style_as=kind,
+                )  # fmt: skip
+                written.append(f"{stem}.shp")
         if "csv" in formats:
             write_csv(areas, folder / "assessment.csv", meta, run_time=when)
             written.append("assessment.csv")
