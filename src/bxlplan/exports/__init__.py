@@ -1,5 +1,10 @@
 """Exports: GIS layers (GeoPackage, GeoJSON, Shapefile, CSV, GeoTIFF) and interactive
-maps (folium), each with provenance and written atomically."""
+maps (folium), each with provenance and written atomically.
+
+Short names for the flat API (``bxlplan.export.map(...)``): ``map`` (:func:`make_map`),
+``save`` (:func:`save_map`), ``gpkg``, ``geojson``, ``shapefile``, ``csv``,
+``rasters`` and ``assessment`` (the ``write_*`` functions).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,26 @@ from .gis import (
 )
 from .maps import make_map, save_map
 
+map = make_map  # noqa: A001 - bxlplan.export.map, as in the issue's flat API
+save = save_map
+gpkg = write_gpkg
+geojson = write_geojson
+shapefile = write_shapefile
+csv = write_csv
+rasters = write_distance_rasters
+assessment = write_assessment
+
 __all__ = [
+    "assessment",
+    "csv",
+    "geojson",
+    "gpkg",
     "make_map",
+    "map",
+    "rasters",
+    "save",
     "save_map",
+    "shapefile",
     "write_assessment",
     "write_csv",
     "write_distance_rasters",

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from .assess import Assessment, assess, prepare
+from .assess import Assessment, Context, assess, prepare, validate_areas
 from .scores import score_table, scoring_config
 
-__all__ = ["Assessment", "assess", "prepare", "score_table", "scoring_config"]
+__all__ = [
+    "Assessment",
+    "Context",
+    "assess",
+    "prepare",
+    "score_table",
+    "scoring_config",
+    "validate_areas",
+]

@@ -8,6 +8,7 @@ a prepared context with modified inputs.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import __version__
 from .._io import run_timestamp
+from .._version import __version__
 from ..errors import DataError
 from ..indicators.access import (
     StreetGraph,
@@ -46,11 +47,11 @@ from ..loading.catalog import get_spec
 from ..loading.expect import require_plausible
 from ..loading.facilities import categories as facility_categories
 from ..loading.facilities import load_facilities
-from ..loading.load import load
+from ..loading.load import load, polygon_areas
 from ..loading.population import RESIDENTIAL_FUNCTIONS, estimate_population
 from .scores import score_spread, score_table, scoring_config, validate_scoring
 
-__all__ = ["Assessment", "Context", "assess", "prepare"]
+__all__ = ["Assessment", "Context", "assess", "prepare", "validate_areas"]
 
 FUNCTION_ORDER = [
     "green",
@@ -469,13 +470,176 @@ def _weighted_mean(
         return np.where(den > 0, num / den, np.nan)
 
 
+SCORES = ["score_overall", "score_diversity", "score_social_mix", "score_services"]
+
+
 @dataclass
 class Assessment:
-    """Scored areas plus shortage zones, with provenance and parameters."""
+    """Scored areas plus shortage zones, with provenance and parameters.
+
+    Attributes
+    ----------
+    areas
+        One row per area: ``area_id``, names, indicators, ``score_*`` and ``flags``;
+        provenance in ``areas.attrs["bxlplan"]`` (also :attr:`provenance`).
+    shortage_zones
+        Inhabited land beyond each category's threshold (``category``,
+        ``threshold_m``, ``population_est``).
+    context
+        The prepared context the assessment used (:func:`prepare`).
+
+    In a notebook the object shows a summary (counts, score medians, flags, missing and
+    partial categories), not its rows; :meth:`explore` maps it and :meth:`to_file`
+    writes it.
+    """
 
     areas: gpd.GeoDataFrame
     shortage_zones: gpd.GeoDataFrame
     context: Context
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Sources, parameters, report and score spread (``areas.attrs["bxlplan"]``)."""
+        return self.areas.attrs.get("bxlplan", {})
+
+    @property
+    def flags(self) -> pd.DataFrame:
+        """``area_id`` and ``flags`` (';'-separated codes, ``layers/indicators.yaml``)
+        of every area."""
+        cols = [c for c in ("area_id", "flags") if c in self.areas]
+        return pd.DataFrame(self.areas[cols])
+
+    def _summary(self) -> dict[str, Any]:
+        areas = self.areas
+        scored = (
+            int(areas["score_overall"].notna().sum()) if "score_overall" in areas else 0
+        )
+        codes = (
+            areas["flags"].fillna("").str.split(";").explode()
+            if "flags" in areas
+            else pd.Series(dtype=str)
+        )
+        codes = codes[codes.astype(bool)]
+        per_area = codes[~codes.str.match(r"^(missing|partial):")]
+        params = self.provenance.get("parameters", {})
+        return {
+            "areas": len(areas),
+            "scored": scored,
+            "medians": {c: float(areas[c].median()) for c in SCORES if c in areas},
+            "flags": per_area.value_counts().sort_index().to_dict(),
+            "missing": list(params.get("missing_categories", [])),
+            "partial": dict(params.get("partial_categories", {})),
+            "shortage_zones": len(self.shortage_zones),
+            "distance_mode": params.get("distance_mode"),
+        }
+
+    def __repr__(self) -> str:
+        s = self._summary()
+        return (
+            f"<Assessment: {s['areas']} areas, {s['scored']} scored, "
+            f"{s['shortage_zones']} shortage zones>"
+        )
+
+    def _repr_html_(self) -> str:
+        """A compact summary for notebooks (never the rows); every text from the data
+        is HTML-escaped."""
+        s = self._summary()
+
+        def esc(v: Any) -> str:
+            return html.escape(str(v), quote=True)
+
+        def num(v: float) -> str:
+            return "n/a" if not np.isfinite(v) else f"{v:.1f}"
+
+        rows = [
+            ("areas", f"{s['areas']:,}"),
+            ("scored", f"{s['scored']:,}"),
+            ("not scored", f"{s['areas'] - s['scored']:,}"),
+            ("shortage zones", f"{s['shortage_zones']:,}"),
+            ("distance", s["distance_mode"] or "n/a"),
+        ]
+        rows += [(f"median {c}", num(v)) for c, v in s["medians"].items()]
+        rows += [(f"flag {k}", f"{v:,} areas") for k, v in s["flags"].items()]
+        if s["missing"]:
+            rows.append(("missing categories (no data)", ", ".join(s["missing"])))
+        for cat, why in s["partial"].items():
+            rows.append((f"partial category {cat}", why))
+        body = "".join(
+            f"<tr><th style='text-align:left'>{esc(k)}</th>"
+            f"<td style='text-align:left'>{esc(v)}</td></tr>"
+            for k, v in rows
+        )
+        return (
+            "<div class='bxlplan-assessment'><strong>bxlplan Assessment</strong>"
+            f"<table>{body}</table>"
+            "<small>.areas, .shortage_zones, .flags, .provenance; .explore() maps it, "
+            ".to_file(path) writes it</small></div>"
+        )
+
+    def explore(self, column: str = "score_overall", **kwargs: Any) -> Any:
+        """An interactive map of the areas (:meth:`geopandas.GeoDataFrame.explore`).
+
+        Defaults: the column as a choropleth, a tooltip with the area's identifier,
+        name and scores, grey areas where the column is NaN (not scored); any keyword
+        of ``explore`` overrides them.
+        """
+        areas = self.areas
+        if column not in areas:
+            raise DataError(
+                f"the assessment has no column '{column}'; scores: "
+                f"{', '.join(c for c in areas if str(c).startswith('score_'))}"
+            )
+        tooltip = [
+            c for c in ["area_id", "name_fr", "name_nl", *SCORES, "flags"] if c in areas
+        ]
+        if column not in tooltip:
+            tooltip.append(column)
+        options: dict[str, Any] = {
+            "column": column,
+            "tooltip": tooltip,
+            "cmap": "viridis",
+            "missing_kwds": {"color": "lightgrey", "label": "not scored"},
+            "style_kwds": {"weight": 0.5, "fillOpacity": 0.7},
+        }
+        options.update(kwargs)
+        return areas.to_crs(4326).explore(**options)
+
+    def to_file(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write one GeoPackage: the areas (layer ``areas``) and one
+        ``shortage_<category>`` layer per category, with the provenance in each
+        layer's metadata (as ``bxlplan assess`` writes them).
+
+        Raises
+        ------
+        DataError
+            When ``path`` does not end in ``.gpkg``, or exists and ``overwrite`` is
+            False.
+        """
+        # the writer is an export: imported here, the one use of a higher layer,
+        # declared in the architecture contract (.importlinter)
+        from ..exports.gis import write_gpkg
+
+        path = Path(path)
+        if path.suffix.lower() != ".gpkg":
+            raise DataError(
+                f"{path}: Assessment.to_file writes a GeoPackage (.gpkg); for other "
+                "formats use bxlplan.export.assessment(result, folder, formats)"
+            )
+        if path.exists() and not overwrite:
+            raise DataError(f"{path} exists: pass overwrite=True to replace it")
+        layers = {"areas": self.areas}
+        for cat, zone in self.shortage_zones.groupby("category"):
+            layers[f"shortage_{cat}"] = zone.reset_index(drop=True)
+        return write_gpkg(layers, path, dict(self.provenance), overwrite=overwrite)
+
+
+def validate_areas(
+    areas: Any, data: str | Path | None = None, *, check_region: bool = True
+) -> gpd.GeoDataFrame:
+    """Check the areas given to :func:`assess` (see
+    :func:`bxlplan.loading.load.polygon_areas`): a GeoDataFrame of polygons with a CRS,
+    reprojected to EPSG:31370, with a unique ``area_id``."""
+    return polygon_areas(areas, data=data, check_region=check_region)
 
 
 def assess(
@@ -490,8 +654,10 @@ def assess(
     Parameters
     ----------
     areas
-        Polygons with ``area_id`` (``bxlplan.loading.areas.load_areas``); an
-        ``inhabited`` column (the neighbourhoods' catalog field) is respected.
+        Polygons in any CRS (``bxlplan.areas(...)``), checked first: a CRS,
+        polygons only, a unique ``area_id`` (detected from common identifier fields,
+        else the row number). An ``inhabited`` column (the neighbourhoods' catalog
+        field) is respected.
     ctx
         A prepared context (:func:`prepare`); built from ``data`` when omitted.
     dwellings
@@ -506,8 +672,18 @@ def assess(
         ``access_pharmacy_within_800m_share``), ``score_*`` and ``flags``; shortage
         zones per category. An area flagged ``uninhabited`` or ``small_population``
         gets NaN for every resident-weighted indicator and every score, never 0.
+
+    Raises
+    ------
+    DataError
+        When the areas are not polygons with a CRS, lie outside the region (checked
+        when no context is given) or repeat identifiers; before any preparation.
     """
-    ctx = ctx or prepare(data)
+    if ctx is None:  # the areas are checked before minutes of preparation
+        areas = validate_areas(areas, data)
+        ctx = prepare(data)
+    else:  # areas outside the context's region are flagged uninhabited
+        areas = validate_areas(areas, ctx.data, check_region=False)
     areas = areas.reset_index(drop=True)
     n = len(areas)
     origins = ctx.origins
