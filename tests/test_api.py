@@ -29,11 +29,6 @@ def test_errors_are_standard_python_errors() -> None:
     assert issubclass(FetchError, BxlplanError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FetchError becomes an OSError once loading/fetch.py re-raises FetchError "
-    "before its own OSError handlers (issue 13)",
-)
 def test_fetch_error_is_an_oserror() -> None:
     assert issubclass(FetchError, OSError)
 

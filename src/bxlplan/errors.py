@@ -31,5 +31,5 @@ class ConfigError(BxlplanError, ValueError):
     """A catalog, scoring or scenario file is invalid."""
 
 
-class FetchError(BxlplanError):
-    """An official web service could not be read."""
+class FetchError(BxlplanError, OSError):
+    """An official web service could not be read (an ``OSError`` too)."""

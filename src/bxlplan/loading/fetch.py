@@ -46,8 +46,8 @@ from typing import Any
 
 import pyproj
 
-from .. import __version__
 from .._io import atomic_write
+from .._version import __version__
 from ..errors import BxlplanError, ConfigError, FetchError
 from .catalog import LayerSpec, catalog, get_spec, read_catalog_file
 
@@ -411,6 +411,8 @@ def _attempt(
                     raise _RetryableError(
                         f"truncated answer ({size} of {expected} bytes)"
                     )
+        except FetchError:  # an OSError too, but final: never retried
+            raise
         except urllib.error.HTTPError as exc:
             with contextlib.suppress(OSError, http.client.HTTPException):
                 head = exc.read(_HEAD)  # what the server says, for the message
@@ -782,6 +784,8 @@ def fetch_layer(
         _write(sidecar, json.dumps(record, indent=2, ensure_ascii=False).encode())
         os.replace(staged, target)
         os.replace(sidecar, target.with_name(sidecar.name))
+    except FetchError:  # an OSError too: it already says what went wrong
+        raise
     except OSError as exc:  # disk full, permissions, staging folder removed
         raise FetchError(
             f"layer '{name}': cannot write {target} ({exc}); the file there, if any, "

@@ -59,6 +59,9 @@ import shapely
 
 from ..errors import DataError
 from .catalog import catalog
+from .provenance import provenance
+from .readers import read_vector
+from .validate import clean_geometries, to_working_crs
 
 __all__ = [
     "MAX_RESIDENTIAL_DENSITY_KM2",
@@ -494,9 +497,6 @@ def read_user_population(
         When the layer has no CRS, does not fall in Brussels, has no ``column``, a value
         that is not a finite non-negative number, or mixes points and polygons.
     """
-    from .load import provenance
-    from .readers import read_vector
-    from .validate import clean_geometries, to_working_crs
 
     report = report if report is not None else []
     if isinstance(user, gpd.GeoDataFrame):

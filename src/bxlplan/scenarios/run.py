@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import __version__
 from .._io import run_timestamp
+from .._version import __version__
 from ..errors import ConfigError, DataError
 from ..loading.catalog import read_catalog_file
 from ..scoring.assess import Assessment, Context, assess, compute_access
