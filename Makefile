@@ -8,7 +8,7 @@ export BXLPLAN_DATA
 
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench dist clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -37,11 +37,16 @@ run: setup
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest
 
 bench: setup
 	$(BIN)/python benchmarks/bench_access.py
 	$(BIN)/python benchmarks/bench_maps.py
+
+# a wheel and an sdist that carry the map assets (hatch_build.py)
+dist: setup
+	$(BIN)/python -m build
 
 clean:
 	rm -rf $(OUT) .pytest_cache

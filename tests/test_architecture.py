@@ -1,5 +1,5 @@
 """The architecture is enforced, not just described: ``lint-imports`` (import-linter,
-contracts in ``.importlinter``) must pass, and it must fail when a lower layer imports a
+contracts in ``pyproject.toml``, ``[tool.importlinter]``) must pass, and it must fail when a lower layer imports a
 higher one or when two sibling modules import each other, even inside a function."""
 
 from __future__ import annotations
@@ -10,15 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / ".importlinter"
+CONFIG = ROOT / "pyproject.toml"
 LINT = Path(sys.executable).with_name("lint-imports")
 
-pytestmark = pytest.mark.skipif(
-    not LINT.exists(), reason="import-linter is not installed (test extra)"
-)
 
 
 def _lint(src: Path | None = None) -> subprocess.CompletedProcess[str]:
