@@ -345,6 +345,19 @@ def assess_cmd(
             help="Most cells a grid:/hex: may have (default 2,000,000, layers/limits.yaml).",
         ),
     ] = None,
+    lang: Annotated[
+        str,
+        typer.Option(
+            help="Labels of the GIS layers (QGIS aliases, styles, titles): fr, nl or en."
+        ),
+    ] = "fr",
+    extent: Annotated[
+        str,
+        typer.Option(
+            help="areas: facilities and shortage zones near the assessed areas only; "
+            "region: all of them."
+        ),
+    ] = "areas",
     population: Annotated[
         Path | None,
         typer.Option(
@@ -361,7 +374,9 @@ def assess_cmd(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from ._io import check_output_set
-    from .exports.gis import assessment_names, write_assessment
+    from .errors import ConfigError
+    from .exports.gis import EXTENTS, assessment_names, write_assessment
+    from .exports.labels import check_lang
     from .loading.areas import load_areas
     from .loading.catalog import data_dir
     from .scoring.assess import assess, prepare
@@ -370,6 +385,11 @@ def assess_cmd(
     formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
     folder = data_dir(data)
     # everything that needs no computation is checked before the preparation
+    check_lang(lang)
+    if extent not in EXTENTS:
+        raise ConfigError(
+            f"--extent must be one of {', '.join(EXTENTS)}, got '{extent}'"
+        )
     check_output_set(out, assessment_names(formats), overwrite)
     config = scoring_config(scoring)
     if units.endswith((".yaml", ".yml")):  # a pole's perimeter from a scenario file
@@ -403,6 +423,7 @@ def assess_cmd(
         written = write_assessment(
             result, out, formats, overwrite=overwrite,
             perimeters=_perimeters(folder), raster_resolution=resolution,
+            lang=lang, extent=extent,
         )  # fmt: skip
     table = Table(title=f"Assessment of {units} ({len(result.areas)} areas)")
     for col in (

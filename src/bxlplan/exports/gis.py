@@ -634,11 +634,11 @@ def write_assessment(
     ConfigError
         When ``lang`` is not ``fr``, ``nl`` or ``en``.
     """
-    from .labels import _check
+    from .labels import check_lang
 
     out = Path(out)
     names = assessment_names(formats)
-    _check(lang)
+    check_lang(lang)
     if extent not in EXTENTS:
         raise DataError(
             f"unknown extent '{extent}'; choose {' or '.join(EXTENTS)} (--extent)"

@@ -8,14 +8,17 @@ from ..errors import ConfigError
 from ..indicators.registry import describe
 from ..loading.catalog import read_catalog_file
 
-__all__ = ["LANGS", "column_label", "ui"]
+__all__ = ["LANGS", "check_lang", "column_label", "ui"]
 
 LANGS = ("fr", "nl", "en")
 
 
-def _check(lang: str) -> None:
+def check_lang(lang: str) -> None:
+    """Refuse a language other than ``fr``, ``nl`` or ``en`` (``--lang``)."""
     if lang not in LANGS:
-        raise ConfigError(f"language must be one of {', '.join(LANGS)}, got '{lang}'")
+        raise ConfigError(
+            f"--lang: language must be one of {', '.join(LANGS)}, got '{lang}'"
+        )
 
 
 # registry units shown without a suffix (the label says what is counted)
@@ -25,7 +28,7 @@ _SILENT_UNITS = {"inhabitants", "facilities", "dwellings", "0-1"}
 def column_label(column: str, lang: str = "fr") -> tuple[str, str]:
     """(label, unit) of an indicator column, from the indicator registry
     (``layers/indicators.yaml``); the column name itself if it is not an indicator."""
-    _check(lang)
+    check_lang(lang)
     found = describe(column)
     if found is None:
         return column, ""
@@ -35,5 +38,5 @@ def column_label(column: str, lang: str = "fr") -> tuple[str, str]:
 
 def ui(key: str, lang: str = "fr") -> str:
     """A label of the map interface."""
-    _check(lang)
+    check_lang(lang)
     return read_catalog_file("labels.yaml")["ui"][key][lang]

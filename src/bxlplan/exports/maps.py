@@ -21,6 +21,7 @@ map in which any text still holds ``{{``, ``{%`` or ``{#``.
 from __future__ import annotations
 
 import html
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,12 @@ def class_breaks(
     distinct = np.unique(vals)
     if len(distinct) <= 1:  # no value, or one: a single class (mapclassify refuses)
         return distinct
-    return np.asarray(SCHEMES[scheme](vals, k=min(int(k), len(distinct))).bins)
+    with warnings.catch_warnings():
+        # many equal values (e.g. shares of 100 %): mapclassify makes fewer classes,
+        # which is what this function promises - not news for the user
+        warnings.filterwarnings("ignore", message="Not enough unique values")
+        bins = SCHEMES[scheme](vals, k=min(int(k), len(distinct))).bins
+    return np.asarray(bins)
 
 
 def _fmt(value: Any, unit: str) -> str:

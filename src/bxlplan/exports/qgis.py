@@ -43,7 +43,7 @@ import pyogrio
 from ..indicators.registry import describe
 from ..loading.catalog import read_catalog_file
 from ..loading.facilities import categories
-from .labels import LANGS, column_label
+from .labels import check_lang, column_label
 from .maps import NO_DATA, THEME_COLOURS, _fmt, class_breaks
 
 __all__ = [
@@ -76,13 +76,6 @@ def xml_text(value: Any) -> str:
     return _NOT_XML.sub("", str(value))
 
 
-def _check(lang: str) -> None:
-    if lang not in LANGS:
-        from ..errors import ConfigError
-
-        raise ConfigError(f"language must be one of {', '.join(LANGS)}, got '{lang}'")
-
-
 def _category_label(cat: Any, lang: str) -> str:
     info = categories().get(cat, {}) if isinstance(cat, str) else {}
     return str(info.get("label", {}).get(lang, cat))
@@ -94,7 +87,7 @@ def field_alias(column: str, lang: str = "fr") -> tuple[str, str] | None:
     Indicators: the registry label with its unit, and the unit and formula as the
     description; other fields: ``layers/styles.yaml`` (``fields``).
     """
-    _check(lang)
+    check_lang(lang)
     found = describe(column)
     if found is not None:
         label, unit = column_label(column, lang)
@@ -111,7 +104,7 @@ def layer_description(
     name: str, gdf: gpd.GeoDataFrame | None = None, lang: str = "fr"
 ) -> str:
     """The title of a layer of an assessment (``gpkg_contents.description``)."""
-    _check(lang)
+    check_lang(lang)
     texts = _styles()["descriptions"]
     if name in ("areas", "facilities", "layer_styles"):
         return str(texts[name][lang])
@@ -355,7 +348,7 @@ def layer_qml(
     Shapefile's short names); by default the columns keep their names, after the
     GeoPackage's ``fid``.
     """
-    _check(lang)
+    check_lang(lang)
     root = ET.Element("qgis", version=QGIS_VERSION, styleCategories="Symbology|Fields")
     renderer = renderer_for(name, gdf, lang, column)
     names = fields or {}
@@ -457,7 +450,7 @@ def style_gpkg(
     descriptions, in ``lang``. Call it on a file nobody else reads yet (the staged
     file of an atomic write); the caller sets GDAL's ``OGR_CURRENT_DATE``.
     """
-    _check(lang)
+    check_lang(lang)
     path = Path(path)
     with sqlite3.connect(path) as db:
         geometry_columns = dict(
