@@ -22,8 +22,8 @@ import shapely
 from bxlplan.errors import ConfigError, DataError
 from bxlplan.exports.gis import assessment_names, write_assessment
 from bxlplan.exports.labels import column_label
-from bxlplan.exports.maps import class_breaks
-from bxlplan.exports.qgis import layer_qml, palette
+from bxlplan.exports.maps import class_breaks, class_palette
+from bxlplan.exports.qgis import layer_qml
 
 HOSTILE = '<b>"Q&A"</b>\x01'  # markup, quotes, an ampersand and a control character
 SCORES = ["score_overall", "score_diversity", "score_social_mix", "score_services"]
@@ -158,7 +158,8 @@ def test_every_layer_has_a_default_qml_style(written):
         if o.get("name") == "color"
     ]
     expected = [
-        ",".join(str(int(c[i : i + 2], 16)) for i in (1, 3, 5, 7)) for c in palette(5)
+        ",".join(str(int(c[i : i + 2], 16)) for i in (1, 3, 5, 7))
+        for c in class_palette(5)
     ]
     assert colours == expected
     # one more style per other score, not the default

@@ -131,6 +131,13 @@ def class_breaks(
     return np.asarray(bins)
 
 
+def class_palette(n: int) -> list[str]:
+    """The colours of ``n`` classes (branca's YlGnBu), shared by the maps and the QGIS
+    styles so that a layer looks the same in both."""
+    colours = cm.linear.YlGnBu_09.scale(0, max(n - 1, 1))
+    return [colours(i) for i in range(n)]
+
+
 def _fmt(value: Any, unit: str) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return ""
@@ -361,8 +368,7 @@ def make_map(
         else pd.concat([areas[indicator], before[indicator]])
     )
     breaks = class_breaks(both, scheme, k)
-    colours = cm.linear.YlGnBu_09.scale(0, max(len(breaks) - 1, 1))
-    palette = [colours(i) for i in range(len(breaks))]
+    palette = class_palette(len(breaks))
 
     bounds = areas.to_crs(4326).total_bounds
     m = folium.Map(
@@ -441,6 +447,8 @@ def _add_shortage(m: folium.Map, shortage: gpd.GeoDataFrame, lang: str) -> None:
             "the shortage zones have no 'category' field: give each zone the "
             "facility category it lacks"
         )
+    symbol = read_catalog_file("styles.yaml")["symbols"]["shortage"]  # as in QGIS
+    fill, opacity = symbol["fill"], float(symbol["opacity"])
     for row in shortage.itertuples():
         beyond = _beyond(getattr(row, "threshold_m", None))
         zone = _light(
@@ -453,7 +461,7 @@ def _add_shortage(m: folium.Map, shortage: gpd.GeoDataFrame, lang: str) -> None:
         name = f"{ui('shortage', lang)}: {_category_label(row.category, lang)}{beyond}"
         folium.GeoJson(
             zone.__geo_interface__, name=html_text(name), show=False,
-            style_function=lambda _f: {"fillColor": "#d7301f", "color": "#d7301f", "weight": 0.5, "fillOpacity": 0.35},
+            style_function=lambda _f: {"fillColor": fill, "color": fill, "weight": 0.5, "fillOpacity": opacity},
         ).add_to(m)  # fmt: skip
 
 

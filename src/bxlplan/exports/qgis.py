@@ -44,7 +44,7 @@ from ..indicators.registry import describe
 from ..loading.catalog import read_catalog_file
 from ..loading.facilities import categories
 from .labels import check_lang, column_label
-from .maps import NO_DATA, THEME_COLOURS, _fmt, class_breaks
+from .maps import NO_DATA, THEME_COLOURS, _fmt, class_breaks, class_palette
 
 __all__ = [
     "QGIS_VERSION",
@@ -202,15 +202,6 @@ def _renderer(kind: str, **attrs: str) -> ET.Element:
     )  # fmt: skip
 
 
-def palette(n: int) -> list[str]:
-    """The map's class colours (``exports/maps.py``: branca's YlGnBu over ``n``
-    classes), as ``#rrggbbaa``."""
-    import branca.colormap as cm
-
-    colours = cm.linear.YlGnBu_09.scale(0, max(n - 1, 1))
-    return [colours(i) for i in range(n)]
-
-
 def graduated(
     values: pd.Series, column: str, geometry: str, lang: str,
     scheme: str = "quantiles", k: int = 5,
@@ -218,7 +209,7 @@ def graduated(
     """A ``graduatedSymbol`` renderer of ``column``: the map's classes and colours
     (features with no value are not drawn, as QGIS does for a graduated style)."""
     breaks = class_breaks(values, scheme, k)
-    colours = palette(len(breaks))
+    colours = class_palette(len(breaks))
     unit = column_label(column, lang)[1]
     finite = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     finite = finite[np.isfinite(finite)]
@@ -242,12 +233,13 @@ def graduated(
     _options(
         ramp,
         {
-            "color1": _rgba(palette(5)[0]),
-            "color2": _rgba(palette(5)[-1]),
+            "color1": _rgba(class_palette(5)[0]),
+            "color2": _rgba(class_palette(5)[-1]),
             "discrete": "0",
             "rampType": "gradient",
             "stops": ":".join(
-                f"{i / 4:g};{_rgba(c)}" for i, c in list(enumerate(palette(5)))[1:-1]
+                f"{i / 4:g};{_rgba(c)}"
+                for i, c in list(enumerate(class_palette(5)))[1:-1]
             ),
         },
     )
