@@ -223,8 +223,8 @@ def prepare(
             folder,
             {n: layers[n] for n in ("green_spaces", "region")},
         )
-    fac = layers["facilities"]
     cats = facility_categories()
+    fac = layers["facilities"] = facility_table(layers["facilities"], cats)
     missing = list(fac.attrs.get("bxlplan", {}).get("missing_categories", []))
     partial = dict(fac.attrs.get("bxlplan", {}).get("partial_categories", {}))
     user_values = _user_indicator_values(config, get)
@@ -241,6 +241,53 @@ def prepare(
     ctx.sources["population"] = estimate.attrs.get("bxlplan", {})
     compute_access(ctx, progress=step)
     return ctx
+
+
+def facility_table(
+    facilities: gpd.GeoDataFrame, categories: dict[str, dict[str, Any]]
+) -> gpd.GeoDataFrame:
+    """Check a facility layer (your own, or ``load("facilities")``) before any work.
+
+    Only ``category`` and point geometries are required: a missing ``facility_id``
+    is numbered (``user:<row>``), a missing ``name`` left empty; the layer is
+    reprojected to EPSG:31370.
+
+    Raises
+    ------
+    DataError
+        When it is not a GeoDataFrame with a CRS, lacks ``category``, names an unknown
+        category (listing the known ones), or has non-point or empty geometries.
+    """
+    if not isinstance(facilities, gpd.GeoDataFrame) or facilities.crs is None:
+        raise DataError(
+            "facilities: give a GeoDataFrame of points with a CRS and a 'category' "
+            "column (e.g. bxlplan.load('facilities'))"
+        )
+    if "category" not in facilities:
+        raise DataError(
+            "facilities: the 'category' column is missing; columns: "
+            f"{', '.join(map(str, facilities.columns))}"
+        )
+    unknown = sorted(set(facilities["category"].astype(str)) - set(categories))
+    if unknown:
+        raise DataError(
+            f"facilities: unknown categories {unknown}; the categories of "
+            f"layers/facilities.yaml are: {', '.join(categories)}"
+        )
+    kinds = set(facilities.geom_type.dropna())
+    if facilities.geometry.is_empty.any() or facilities.geometry.isna().any():
+        raise DataError("facilities: some rows have no geometry; drop or locate them")
+    if not kinds <= {"Point"}:
+        raise DataError(
+            f"facilities: geometries must be points, found {', '.join(sorted(kinds))} "
+            "(use representative points of polygons)"
+        )
+    out = facilities.to_crs(31370) if facilities.crs.to_epsg() != 31370 else facilities
+    if "facility_id" not in out:
+        out = out.assign(facility_id=[f"user:{i}" for i in range(len(out))])
+    if "name" not in out:
+        out = out.assign(name="")
+    return out
 
 
 def _land_cells(grid: gpd.GeoDataFrame, surface: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
