@@ -153,6 +153,16 @@ def compose_yaml(
         The file is missing, a folder, too large, not UTF-8, not valid YAML, or uses
         an anchor, alias, tag, repeated key or non-scalar key; the message names the
         file and the line.
+
+    Examples
+    --------
+    >>> root = compose_yaml("inline.yaml", text="name: josaphat\\nsurroundings_m: 800")
+    >>> [(key.value, key.start_mark.line + 1) for key, _ in root.value]
+    [('name', 1), ('surroundings_m', 2)]
+    >>> compose_yaml("inline.yaml", text="a: &x 1\\nb: *x")
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.ConfigError: inline.yaml, line 1, column 4: anchor '&x' refused: ...
     """
     source = str(path)
     if text is None:
@@ -201,7 +211,16 @@ def compose_yaml(
 
 def construct(node: yaml.Node) -> Any:
     """Python values (dict, list, str, int, float, bool, None, date) of a node returned
-    by :func:`compose_yaml` (or one of its children)."""
+    by :func:`compose_yaml` (or one of its children).
+
+    Examples
+    --------
+    >>> root = compose_yaml("inline.yaml", text="phasing_year: 2032\\nsocial: [480]")
+    >>> construct(root)
+    {'phasing_year': 2032, 'social': [480]}
+    >>> construct(root.value[1][1])  # the value of the second key
+    [480]
+    """
     return _Loader("").construct_document(node)
 
 
@@ -220,6 +239,11 @@ def load_yaml(
     --------
     >>> load_yaml("inline.yaml", text="a: 1\\nb: [x, y]")
     {'a': 1, 'b': ['x', 'y']}
+    >>> load_yaml("inline.yaml", text="a: 1\\na: 2")
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.ConfigError: inline.yaml, line 2, column 1: key 'a' is repeated
+    (first on line 1); keep one of them
     """
     root = compose_yaml(Path(path), text=text, what=what, max_bytes=max_bytes)
     return None if root is None else construct(root)

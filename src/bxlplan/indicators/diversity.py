@@ -11,6 +11,22 @@ With :math:`p_i` the share of category :math:`i` and :math:`K` the number of cat
 
 Zero shares contribute nothing (:math:`0 \\ln 0 = 0`). Rows with no observation
 (all shares zero) give NaN, never 0.
+
+The indices (:func:`shares`, :func:`shannon`, :func:`normalised_entropy`,
+:func:`gini_simpson`, :func:`hill`, :func:`hill_distance_weighted`) work on the rows of
+a 2-D array (a DataFrame or nested lists will do) and return a plain NumPy array, one
+value per row, in the order of the rows: they are the vectorised core called on
+thousands of origins, and carry no index. Wrap the result to keep yours, e.g.
+``pd.Series(shannon(shares(df)), index=df.index)``. :func:`landuse_mix` works on
+areas and returns a DataFrame indexed like them.
+
+Examples
+--------
+>>> counts = pd.DataFrame({"housing": [2, 1], "shops": [2, 0]}, index=["a", "b"])
+>>> pd.Series(hill(shares(counts), 1), index=counts.index)
+a    2.0
+b    1.0
+dtype: float64
 """
 
 from __future__ import annotations
@@ -33,7 +49,20 @@ __all__ = [
 
 
 def shares(counts: np.ndarray | pd.DataFrame) -> np.ndarray:
-    """Row-normalise counts or areas to shares; rows summing to 0 become NaN."""
+    """Row-normalise counts or areas to shares; rows summing to 0 become NaN.
+
+    Raises
+    ------
+    ValueError
+        When a count or area is negative.
+
+    Examples
+    --------
+    >>> shares([[2, 2, 0], [1, 0, 0], [0, 0, 0]])
+    array([[0.5, 0.5, 0. ],
+           [1. , 0. , 0. ],
+           [nan, nan, nan]])
+    """
     x = np.asarray(counts, dtype=float)
     x = np.atleast_2d(x)
     if (x < 0).any():
@@ -46,10 +75,17 @@ def shares(counts: np.ndarray | pd.DataFrame) -> np.ndarray:
 def shannon(p: np.ndarray) -> np.ndarray:
     """Shannon entropy :math:`H = -\\sum p_i \\ln p_i` of each row of shares.
 
+    Returns
+    -------
+    ndarray
+        One value per row (a plain array, not a Series); NaN for a row of NaN shares.
+
     Examples
     --------
     >>> float(shannon(np.array([[0.5, 0.5]]))[0])  # ln 2
     0.6931471805599453
+    >>> shannon(shares([[2, 2, 0], [1, 0, 0], [0, 0, 0]]))
+    array([0.69314718, 0.        ,        nan])
     """
     p = np.atleast_2d(np.asarray(p, dtype=float))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -62,6 +98,19 @@ def normalised_entropy(p: np.ndarray, k: int | None = None) -> np.ndarray:
     """Shannon entropy divided by :math:`\\ln K` (Frank et al. 2010), in [0, 1].
 
     ``k`` is the number of possible categories (default: the number of columns).
+
+    Returns
+    -------
+    ndarray
+        One value per row in [0, 1] (0 when fewer than 2 categories are possible); NaN
+        for a row of NaN shares.
+
+    Examples
+    --------
+    >>> normalised_entropy([[0.5, 0.5], [1.0, 0.0]])
+    array([1., 0.])
+    >>> normalised_entropy([[0.5, 0.5]], k=4).round(3)  # 2 of 4 possible categories
+    array([0.5])
     """
     p = np.atleast_2d(np.asarray(p, dtype=float))
     k = k or p.shape[1]
@@ -71,7 +120,18 @@ def normalised_entropy(p: np.ndarray, k: int | None = None) -> np.ndarray:
 
 
 def gini_simpson(p: np.ndarray) -> np.ndarray:
-    """Gini-Simpson index :math:`1 - \\sum p_i^2` of each row of shares."""
+    """Gini-Simpson index :math:`1 - \\sum p_i^2` of each row of shares.
+
+    Returns
+    -------
+    ndarray
+        One value per row (a plain array, not a Series); NaN for a row of NaN shares.
+
+    Examples
+    --------
+    >>> gini_simpson(shares([[2, 2, 0], [1, 0, 0], [0, 0, 0]]))
+    array([0.5, 0. , nan])
+    """
     p = np.atleast_2d(np.asarray(p, dtype=float))
     out = 1.0 - np.nansum(p**2, axis=1)
     return np.where(np.isnan(p).all(axis=1), np.nan, out)
@@ -82,6 +142,17 @@ def hill(p: np.ndarray, q: float) -> np.ndarray:
 
     :math:`D_q = (\\sum_i p_i^q)^{1/(1-q)}`; :math:`D_1 = \\exp(H)` (the limit at q = 1);
     :math:`D_0` counts the categories present.
+
+    Returns
+    -------
+    ndarray
+        One value per row (a plain array, not a Series); NaN for a row of NaN shares.
+
+    Examples
+    --------
+    >>> p = shares([[1, 1, 2], [1, 0, 0]])
+    >>> hill(p, 0), hill(p, 1).round(3), hill(p, 2).round(3)
+    (array([3., 1.]), array([2.828, 1.   ]), array([2.667, 1.   ]))
     """
     p = np.atleast_2d(np.asarray(p, dtype=float))
     empty = np.isnan(p).all(axis=1)
@@ -101,17 +172,32 @@ def hill_distance_weighted(
 ) -> np.ndarray:
     """Hill number weighted by the distance to the nearest instance of each category
     (cityseer's ``hill_wt``, a phylogenetic-style Hill number after Chao, Chiu & Jost
-    2010 with branch lengths :math:`w_i = e^{-\beta d_i}`).
+    2010 with branch lengths :math:`w_i = e^{-\\beta d_i}`).
 
     With :math:`p_i` the category shares, :math:`d_i` the distance to the nearest
     instance of category :math:`i` and :math:`T = \\sum_i w_i p_i`:
 
     .. math:: D_q = \\Big(\\sum_i w_i (p_i / T)^q\\Big)^{1/(1-q)}, \\qquad
-              D_1 = \\exp\\Big(-\\sum_i \frac{w_i p_i}{T} \\ln \frac{w_i p_i}{T}\\Big)
+              D_1 = \\exp\\Big(-\\sum_i \\frac{w_i p_i}{T} \\ln \\frac{w_i p_i}{T}\\Big)
 
     :math:`D_0 = \\sum_i w_i`: each category present counts less the farther it is.
     Rows with no observation give NaN. Agrees with cityseer's
     ``hill_diversity_branch_distance_wt`` (with ``max_curve_wt = 1``).
+
+    Returns
+    -------
+    ndarray
+        One value per row (a plain array, not a Series).
+
+    Examples
+    --------
+    Two categories at the doorstep count as two; one of them 400 m away counts less
+    (:math:`1 + e^{-0.005 \\times 400}`):
+
+    >>> hill_distance_weighted([[2, 2]], [[0, 0]], q=1, beta=0.005)
+    array([2.])
+    >>> hill_distance_weighted([[2, 2]], [[0, 400]], q=0, beta=0.005).round(3)
+    array([1.135])
     """
     c = np.atleast_2d(np.asarray(counts, dtype=float))
     d = np.atleast_2d(np.asarray(distances, dtype=float))
@@ -139,6 +225,25 @@ def landuse_surface(zoning: gpd.GeoDataFrame, functions: list[str]) -> gpd.GeoDa
     Where polygons of different functions overlap (e.g. a park inside a residential
     polygon), the function listed first in ``functions`` wins the overlap - put the more
     specific functions first.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``function`` and one geometry per function, in the order of ``functions``.
+
+    Examples
+    --------
+    A park overlapping a housing block keeps the overlap when listed first:
+
+    >>> zoning = gpd.GeoDataFrame(
+    ...     {"function": ["housing", "green"]},
+    ...     geometry=[shapely.box(0, 0, 100, 100), shapely.box(50, 0, 150, 100)],
+    ...     crs="EPSG:31370")
+    >>> surface = landuse_surface(zoning, ["green", "housing"])
+    >>> surface.assign(m2=surface.area)[["function", "m2"]]
+      function       m2
+    0    green  10000.0
+    1  housing   5000.0
     """
     taken = shapely.Polygon()
     geoms = []
@@ -169,6 +274,23 @@ def landuse_mix(
         functions), ``<prefix>_gini_simpson``, ``<prefix>_hill_q0/q1/q2`` and
         ``<prefix>_no_info_share`` (share of the area with no land-use information);
         NaN where the area has no land-use information at all.
+
+    Examples
+    --------
+    >>> zoning = gpd.GeoDataFrame(
+    ...     {"function": ["housing", "green"]},
+    ...     geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 0, 150, 100)],
+    ...     crs="EPSG:31370")
+    >>> surface = landuse_surface(zoning, ["green", "housing"])
+    >>> areas = gpd.GeoDataFrame(
+    ...     geometry=[shapely.box(0, 0, 100, 100), shapely.box(0, 0, 200, 100)],
+    ...     crs="EPSG:31370")
+    >>> mix = landuse_mix(areas, surface)
+    >>> mix[["mix_landuse_share_green", "mix_landuse_entropy",
+    ...      "mix_landuse_no_info_share"]].round(3)
+       mix_landuse_share_green  mix_landuse_entropy  mix_landuse_no_info_share
+    0                    0.000                0.000                       0.00
+    1                    0.333                0.918                       0.25
     """
     functions = list(surface["function"])
     area = shapely.area(areas.geometry.values)

@@ -61,7 +61,21 @@ class Indicator:
 
     def label(self, lang: str = "fr") -> str:
         """The label in ``lang`` with its placeholders filled in (category labels
-        from ``layers/facilities.yaml``)."""
+        from ``layers/facilities.yaml``).
+
+        Raises
+        ------
+        ConfigError
+            When ``lang`` is not ``fr``, ``nl`` or ``en``.
+
+        Examples
+        --------
+        >>> d = describe("access_pharmacy_within_800m_share")
+        >>> d.label("nl")
+        'Apotheek: aandeel inwoners binnen 800 m'
+        >>> describe("mix_landuse_share_housing").label("en")
+        'Land-use share: Housing'
+        """
         if lang not in LANGS:
             raise ConfigError(
                 f"language must be one of {', '.join(LANGS)}, got '{lang}'"
@@ -106,7 +120,16 @@ def _entries() -> tuple[tuple[re.Pattern[str], dict[str, Any], str], ...]:
 
 
 def indicators() -> dict[str, dict[str, Any]]:
-    """Every registry entry by id pattern (as declared in ``layers/indicators.yaml``)."""
+    """Every registry entry by id pattern (as declared in ``layers/indicators.yaml``).
+
+    Examples
+    --------
+    >>> entries = indicators()
+    >>> "access_{category}_within_{threshold}m_share" in entries
+    True
+    >>> entries["mix_landuse_entropy"]["weighting"]
+    'land'
+    """
     return {ident: entry for _, entry, ident in _entries()}
 
 
@@ -115,6 +138,13 @@ def describe(column: str) -> Indicator | None:
 
     A pattern with ``{category}`` matches only categories of ``layers/facilities.yaml``,
     so ``access_green_space_large_nearest_m`` is the category ``green_space_large``.
+
+    Examples
+    --------
+    >>> describe("access_green_space_large_nearest_m").params
+    {'category': 'green_space_large'}
+    >>> describe("area_id") is None  # an identifier, not an indicator
+    True
     """
     from ..loading.facilities import categories
 
@@ -141,7 +171,14 @@ def describe(column: str) -> Indicator | None:
 
 
 def resident_weighted(columns: list[str]) -> list[str]:
-    """The columns whose values are resident-weighted (NaN for uninhabited areas)."""
+    """The columns whose values are resident-weighted (NaN for uninhabited areas).
+
+    Examples
+    --------
+    >>> resident_weighted(["access_pharmacy_within_800m_share",
+    ...                    "site_pharmacy_within_800m_land_share", "area_id"])
+    ['access_pharmacy_within_800m_share']
+    """
     out = []
     for col in columns:
         d = describe(col)
@@ -151,7 +188,14 @@ def resident_weighted(columns: list[str]) -> list[str]:
 
 
 def flag_codes() -> dict[str, str]:
-    """The flags an area can carry (column ``flags``) and what each one does."""
+    """The flags an area can carry (column ``flags``) and what each one does.
+
+    Examples
+    --------
+    >>> list(flag_codes())
+    ['uninhabited', 'small_population', 'landuse_unmapped', 'missing:<category>',
+     'partial:<category>']
+    """
     return dict(read_catalog_file("indicators.yaml").get("flags") or {})
 
 
@@ -163,6 +207,11 @@ def markdown(lang: str = "en") -> str:
     str
         One section per indicator: label, unit, weighting, formula, reference, inputs
         and coverage; then the flags.
+
+    Examples
+    --------
+    >>> print(markdown("en").splitlines()[0])
+    # Indicators
     """
     lines = [
         "# Indicators",

@@ -28,7 +28,20 @@ __all__ = [
 
 
 def dissimilarity(group: np.ndarray, total: np.ndarray) -> float:
-    """Index of dissimilarity D of a group across sub-units (NaN if undefined)."""
+    """Index of dissimilarity D of a group across sub-units (NaN if undefined).
+
+    ``group`` and ``total`` are the group's count and the population of each sub-unit;
+    D is NaN when the population is zero or the group is nobody or everybody.
+
+    Examples
+    --------
+    The poor (a third overall) live in two of three equal sub-units:
+
+    >>> round(dissimilarity([10, 0, 10], [20, 20, 20]), 3)
+    0.5
+    >>> dissimilarity([0, 0], [10, 10])
+    nan
+    """
     group = np.asarray(group, dtype=float)
     total = np.asarray(total, dtype=float)
     T = total.sum()
@@ -43,7 +56,16 @@ def dissimilarity(group: np.ndarray, total: np.ndarray) -> float:
 
 
 def information_theory_h(counts: np.ndarray) -> float:
-    """Multigroup information theory index H (sub-units x groups counts)."""
+    """Multigroup information theory index H (sub-units x groups counts).
+
+    0 when every sub-unit has the overall group mix, 1 when each sub-unit holds one
+    group only; NaN with no population or a single group.
+
+    Examples
+    --------
+    >>> information_theory_h([[10, 0], [0, 10]]), information_theory_h([[5, 5], [5, 5]])
+    (1.0, 0.0)
+    """
     x = np.asarray(counts, dtype=float)
     t = x.sum(axis=1)
     T = t.sum()
@@ -64,20 +86,46 @@ def information_theory_h(counts: np.ndarray) -> float:
 
 
 def local_entropy(counts: np.ndarray) -> np.ndarray:
-    """Normalised entropy of each row of group counts (NaN for empty rows)."""
+    """Normalised entropy of each row of group counts (NaN for empty rows).
+
+    Returns
+    -------
+    ndarray
+        One value per row in [0, 1] (a plain array, not a Series).
+
+    Examples
+    --------
+    >>> local_entropy([[5, 5], [10, 0], [0, 0]])
+    array([ 1.,  0., nan])
+    """
     x = np.atleast_2d(np.asarray(counts, dtype=float))
     return normalised_entropy(shares(x), x.shape[1])
 
 
 def income_position(income: np.ndarray, reference: float) -> np.ndarray:
-    """Median income relative to the regional median (1 = regional median)."""
+    """Median income relative to the regional median (1 = regional median).
+
+    Examples
+    --------
+    >>> income_position([20000, 40000], 20000)
+    array([1., 2.])
+    """
     return np.asarray(income, dtype=float) / float(reference)
 
 
 def weighted_quantiles(
     values: np.ndarray, weights: np.ndarray, qs: np.ndarray
 ) -> np.ndarray:
-    """Quantiles of ``values`` weighted by ``weights`` (NaN values ignored)."""
+    """Quantiles of ``values`` weighted by ``weights`` (NaN values ignored).
+
+    Each value sits at the middle of its weight on the cumulative scale; quantiles
+    between two values are interpolated linearly.
+
+    Examples
+    --------
+    >>> weighted_quantiles([1, 2, 3, np.nan], [1, 1, 2, 5], [0.5]).round(3)
+    array([2.333])
+    """
     v = np.asarray(values, dtype=float)
     w = np.asarray(weights, dtype=float)
     ok = np.isfinite(v) & (w > 0)
@@ -94,6 +142,12 @@ def social_housing_share(
     """Share of social dwellings and the gap to the target (positive = dwellings missing).
 
     Returns (share, gap_dwellings) with NaN where the dwelling stock is unknown or zero.
+
+    Examples
+    --------
+    >>> share, gap = social_housing_share([30, 0], [100, 0])
+    >>> share, gap  # 30 % social: 15 dwellings above the 15 % target
+    (array([0.3, nan]), array([-15.,  nan]))
     """
     social = np.asarray(social, dtype=float)
     total = np.asarray(total, dtype=float)

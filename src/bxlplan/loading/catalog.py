@@ -5,6 +5,12 @@ repository's ``layers/`` folder (editable installs and checkouts). ``$BXLPLAN_LA
 names one or more folders (separated by ``os.pathsep``) whose YAML files are *added* to
 it: a user's new layer (e.g. an IBSA export to score) sits beside the shipped ones, and
 a user file with the same name as a shipped one replaces that one file only.
+
+Examples
+--------
+>>> spec = get_spec("neighbourhoods")
+>>> spec.kind, spec.title["en"], spec.licence
+('vector', 'Monitoring neighbourhoods', 'CC BY 4.0')
 """
 
 from __future__ import annotations
@@ -31,7 +37,18 @@ DEFAULT_DATA_HINT = "../shared/data/brussels"
 
 
 def catalog_dir() -> Path:
-    """Return the folder holding the shipped layer catalog (``layers/``)."""
+    """Return the folder holding the shipped layer catalog (``layers/``).
+
+    Raises
+    ------
+    ConfigError
+        When the catalog is not packaged (a broken install).
+
+    Examples
+    --------
+    >>> (catalog_dir() / "neighbourhoods.yaml").is_file()
+    True
+    """
     here = Path(__file__).resolve().parent.parent
     candidates = [here / "_catalog", here.parent.parent / "layers"]
     for cand in candidates:
@@ -45,7 +62,18 @@ def catalog_dir() -> Path:
 
 
 def catalog_dirs() -> list[Path]:
-    """The shipped catalog folder, then the user folders of ``$BXLPLAN_LAYERS``."""
+    """The shipped catalog folder, then the user folders of ``$BXLPLAN_LAYERS``.
+
+    Raises
+    ------
+    ConfigError
+        When ``$BXLPLAN_LAYERS`` names something that is not a folder.
+
+    Examples
+    --------
+    >>> catalog_dirs()[0] == catalog_dir()
+    True
+    """
     dirs = [catalog_dir()]
     for part in filter(None, os.environ.get("BXLPLAN_LAYERS", "").split(os.pathsep)):
         folder = Path(part).expanduser()
@@ -74,6 +102,15 @@ def data_dir(data: str | os.PathLike[str] | None = None) -> Path:
     ------
     DataError
         When no folder is given or the folder does not exist.
+
+    Examples
+    --------
+    >>> data_dir(catalog_dir()) == catalog_dir()
+    True
+    >>> data_dir("/no/such/folder")
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.DataError: data folder /no/such/folder does not exist or is not a folder
     """
     if data is None:
         data = os.environ.get("BXLPLAN_DATA")
@@ -90,7 +127,18 @@ def data_dir(data: str | os.PathLike[str] | None = None) -> Path:
 
 @cache
 def read_catalog_file(name: str) -> dict[str, Any]:
-    """Read one YAML file of the catalog (cached), with the project's safe reader."""
+    """Read one YAML file of the catalog (cached), with the project's safe reader.
+
+    Raises
+    ------
+    ConfigError
+        When the file is not valid YAML or does not hold a mapping.
+
+    Examples
+    --------
+    >>> read_catalog_file("scoring.yaml")["weights"]
+    {'diversity': 1.0, 'social_mix': 1.0, 'services': 1.0}
+    """
     from .._yaml import load_yaml
 
     path = _catalog_path(name)
@@ -129,7 +177,14 @@ class LayerSpec:
     path: Path | None = None
 
     def find_file(self, data: Path) -> tuple[Path, dict[str, Any]] | None:
-        """Return the first candidate file present in ``data`` and its entry."""
+        """Return the first candidate file present in ``data`` and its entry.
+
+        Examples
+        --------
+        >>> from pathlib import Path
+        >>> get_spec("neighbourhoods").find_file(Path("/no/such/folder")) is None
+        True
+        """
         for entry in self.files:
             candidate = data / entry["path"]
             if candidate.is_file():
@@ -215,7 +270,19 @@ def _parse_spec(path: Path) -> LayerSpec:
 
 @cache
 def catalog() -> dict[str, LayerSpec]:
-    """Return every layer kind of the catalog, by name, in a stable order."""
+    """Return every layer kind of the catalog, by name, in a stable order.
+
+    Raises
+    ------
+    ConfigError
+        When a catalog file has an unknown key, no ``name`` or an unknown ``kind``.
+
+    Examples
+    --------
+    >>> layers = catalog()
+    >>> "neighbourhoods" in layers, layers["streets"].kind
+    (True, 'network')
+    """
     specs: dict[str, LayerSpec] = {}
     names = sorted({p.name for d in catalog_dirs() for p in d.glob("*.yaml")})
     for path in (_catalog_path(n) for n in names):
@@ -229,7 +296,22 @@ def catalog() -> dict[str, LayerSpec]:
 
 
 def get_spec(name: str) -> LayerSpec:
-    """Return the catalog entry called ``name`` or raise a helpful error."""
+    """Return the catalog entry called ``name`` or raise a helpful error.
+
+    Raises
+    ------
+    ConfigError
+        When the catalog has no layer ``name``; the message lists the ones it has.
+
+    Examples
+    --------
+    >>> get_spec("income_equivalised").kind
+    'table'
+    >>> get_spec("hoods")
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.ConfigError: unknown layer 'hoods'; the catalog has: communes, ...
+    """
     specs = catalog()
     if name not in specs:
         raise ConfigError(

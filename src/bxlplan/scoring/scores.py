@@ -52,7 +52,15 @@ SCORES = ("diversity", "social_mix", "services")
 
 # --------------------------------------------------------------------------- rules
 def linear(values: Any, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
-    """``100 (v - lo) / (hi - lo)`` clipped to 0-100 (NaN stays NaN)."""
+    """``100 (v - lo) / (hi - lo)`` clipped to 0-100 (NaN stays NaN).
+
+    Examples
+    --------
+    >>> linear([0.25, 1.5, float("nan")])
+    array([ 25., 100.,  nan])
+    >>> linear([3.0], lo=1, hi=5)  # activity mix: D1 = 3 of K = 5 categories
+    array([50.])
+    """
     v = np.asarray(values, dtype=float)
     return 100 * np.clip((v - lo) / (hi - lo), 0, 1)
 
@@ -144,6 +152,16 @@ def validate_scoring(config: Any, source: str | Path | None = None) -> dict[str,
         On an unknown key (listing the valid ones), a value out of bounds, a negative
         or non-numeric weight, all-zero weights or a malformed rule or user indicator;
         the message names the file and the key.
+
+    Examples
+    --------
+    >>> validate_scoring({"weights": {"services": 2}})
+    {'weights': {'services': 2}}
+    >>> validate_scoring({"weight": {"services": 2}}, "my_scoring.yaml")
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.ConfigError: my_scoring.yaml: 'weight' is not a scoring key; valid
+    keys: activity_mix_distance_m, ..., weights
     """
     if not isinstance(config, dict):
         raise ConfigError(
@@ -260,6 +278,12 @@ def scoring_config(path: str | Path | None = None) -> dict[str, Any]:
     ------
     ConfigError
         When the file is missing, not YAML, or fails :func:`validate_scoring`.
+
+    Examples
+    --------
+    >>> config = scoring_config()  # the shipped layers/scoring.yaml
+    >>> config["weights"], config["population_floor"]
+    ({'diversity': 1.0, 'social_mix': 1.0, 'services': 1.0}, 200)
     """
     base = dict(read_catalog_file("scoring.yaml"))
     validate_scoring(base, "layers/scoring.yaml")
@@ -298,6 +322,19 @@ def score_components(
     -------
     dict of str to DataFrame
         Score name -> one column per component, indexed like ``ind``.
+
+    Examples
+    --------
+    >>> ind = pd.DataFrame({
+    ...     "mix_landuse_entropy": [0.5], "mix_activity_hill_q1_mean": [3.0],
+    ...     "social_income_class_mix_entropy": [0.8],
+    ...     "social_income_ratio_to_region": [2.0],
+    ...     "access_pharmacy_within_800m_share": [0.9]})
+    >>> comps = score_components(ind, ["pharmacy"], {}, 5)
+    >>> {score: frame.iloc[0].to_dict() for score, frame in comps.items()}
+    {'diversity': {'landuse_entropy': 50.0, 'activity_hill_q1': 50.0},
+     'social_mix': {'income_class_mix': 80.0, 'income_position': 0.0},
+     'services': {'pharmacy': 90.0}}
     """
     rules = config.get("rules") or {}
     comp: dict[str, dict[str, Any]] = {s: {} for s in SCORES}
@@ -386,6 +423,27 @@ def score_spread(
     table (count, mean, std, min, quartiles, max per component) says whether they do.
     Components are rule-based (absolute 0-100), not rank-normalised, so a score keeps its
     meaning whatever set of areas is assessed.
+
+    Returns
+    -------
+    DataFrame
+        One row per component (``<score>.<component>``), the columns of
+        :meth:`pandas.Series.describe`.
+
+    Examples
+    --------
+    >>> ind = pd.DataFrame({
+    ...     "mix_landuse_entropy": [0.5, 0.2], "mix_activity_hill_q1_mean": [3.0, 5.0],
+    ...     "social_income_class_mix_entropy": [0.8, 0.4],
+    ...     "social_income_ratio_to_region": [2.0, 1.0],
+    ...     "access_pharmacy_within_800m_share": [0.9, 0.5]})
+    >>> score_spread(ind, ["pharmacy"], {}, 5)[["count", "mean", "min", "max"]]
+                                count  mean   min    max
+    diversity.landuse_entropy     2.0  35.0  20.0   50.0
+    diversity.activity_hill_q1    2.0  75.0  50.0  100.0
+    social_mix.income_class_mix   2.0  60.0  40.0   80.0
+    social_mix.income_position    2.0  50.0   0.0  100.0
+    services.pharmacy             2.0  70.0  50.0   90.0
     """
     rows = {}
     for score, frame in score_components(ind, categories, config, n_activity).items():
