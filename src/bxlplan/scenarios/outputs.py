@@ -1,4 +1,5 @@
-"""Scenario outputs: GeoPackage, tables, a before/after map and a short report.
+"""Scenario outputs: GeoPackage, tables, a before/after map and the planner's report
+(``report.md`` and a self-contained ``report.html``, :mod:`bxlplan.scenarios.report`).
 
 Each scenario folder (``<out>/<name>/``) and each comparison is written as one set
 (``bxlplan._io.output_set``): all files or none, never a mix of two runs. Scenario
@@ -16,16 +17,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from .._io import atomic_write, check_output_set, output_set
 from ..errors import ConfigError
 from ..exports.gis import _stamped, csv_bytes, write_gpkg
-from ..exports.labels import column_label
 from ..exports.maps import make_map, save_map
 from ..loading.areas import make_grid
 from ..scoring.assess import Context, assess
+from .report import demand_table, labelled_table, report_html, report_markdown
 from .run import ScenarioResult, perimeter_of
 
 __all__ = [
@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 SCENARIO_FILES = (
-    "scenario.gpkg", "table.csv", "demand.csv", "report.md", "provenance.json", "map.html",
+    "scenario.gpkg", "table.csv", "demand.csv", "report.md", "report.html", "provenance.json",
+    "map.html",
 )  # fmt: skip
 COMPARISON_FILES = ("comparison.csv", "comparison_map.html")
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
@@ -62,11 +63,6 @@ def scenario_folder(out: str | Path, name: str) -> Path:
     return Path(out) / name
 
 
-KEY_ROWS = [
-    "score_overall", "score_diversity", "score_social_mix", "score_services", "population_est",
-    "mix_landuse_entropy", "mix_activity_hill_q1_mean", "social_income_median_popmean_eur",
-    "social_income_class_mix_entropy",
-]  # fmt: skip
 # The map's 100 m cells hold a few hundred residents at most: the areas' population
 # floor (200, IBSA's publication threshold) would grey out most of them. A cell is
 # scored when it has at least one estimated resident; the report says so.
@@ -85,137 +81,6 @@ def _cells(res: ScenarioResult) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     return cells(res.before.context), cells(res.context_after)
 
 
-def _fmt(v: float, unit: str = "") -> str:
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "n/a"
-    if unit == "%":
-        return f"{100 * v:.1f} %"
-    return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
-
-
-def report_markdown(res: ScenarioResult, lang: str = "en") -> str:
-    """A short report a planner can paste into a note."""
-    scn = res.scenario
-    sh = res.social_housing
-    lines = [
-        f"# Scenario {scn.name}: {scn.title.get(lang, scn.pole)}",
-        "",
-        f"- Pole: **{scn.pole}**; perimeter: {scn.perimeter.get('kind', 'given')} "
-        f"- {scn.perimeter.get('note', '')}",
-        f"- Programme: {int(sh['new_dwellings']):,} dwellings "
-        f"({int(scn.dwellings['social']):,} social, {int(scn.dwellings['moderate']):,} moderate, "
-        f"{int(scn.dwellings['market']):,} market), {scn.persons_per_dwelling:g} persons per dwelling "
-        f"= {scn.new_residents:,.0f} new residents"
-        + (f"; delivery {scn.phasing_year}" if scn.phasing_year else ""),
-        "- New facilities: "
-        + (
-            ", ".join(
-                f"{f.category} ({f.capacity:g} places)" if f.capacity else f.category
-                for f in scn.facilities
-            )
-            or "none"
-        ),
-        f"- Jobs: {sum(scn.jobs.values()):,.0f} (reported, not modelled); land use: "
-        + (
-            ", ".join(f"{k} {v:.0%}" for k, v in scn.land_use.items())
-            if scn.land_use
-            else "unchanged"
-        ),
-        "",
-        "## What changes",
-        "",
-        "| indicator | area | before | after | change |",
-        "|---|---|---:|---:|---:|",
-    ]
-    t = res.table.set_index(["indicator", "area"])
-    for col in KEY_ROWS:
-        label, unit = column_label(col, lang)
-        for area in ("pole", "surroundings"):
-            if (col, area) in t.index:
-                r = t.loc[(col, area)]
-                lines.append(
-                    f"| {label} | {area} | {_fmt(r.before, unit)} | {_fmt(r.after, unit)} | {_fmt(r.change, unit)} |"
-                )
-    site = res.table[
-        res.table["indicator"].str.startswith("site_") & (res.table["area"] == "pole")
-    ]
-    if len(site):
-        lines += [
-            "",
-            "## The site itself: share of the pole's land within walking distance",
-            "",
-            "Known even where nobody lives yet (the planner's first question for a "
-            "pole): the share of the pole's residential land (all its land where it has "
-            "none) whose 100 m cell reaches the category within its threshold.",
-            "",
-            "| category | today | after | change |",
-            "|---|---:|---:|---:|",
-        ]
-        for r in site.itertuples():
-            label, _ = column_label(r.indicator, lang)
-            lines.append(
-                f"| {label} | {_fmt(r.before, '%')} | {_fmt(r.after, '%')} "
-                f"| {_fmt(r.change, '%')} |"
-            )
-    changed = res.table[
-        (res.table["indicator"].str.endswith("m_share"))
-        & res.table["indicator"].str.startswith("access_")
-        & (res.table["change"].abs() > 0.005)
-    ]
-    if len(changed):
-        lines += [
-            "",
-            "Share of residents within walking distance that changed by more than 0.5 point:",
-            "",
-        ]
-        for r in changed.itertuples():
-            label, _ = column_label(r.indicator, lang)
-            lines.append(
-                f"- {label} ({r.area}): {_fmt(r.before, '%')} -> {_fmt(r.after, '%')}"
-            )
-    lines += [
-        "",
-        "## Social housing",
-        "",
-        f"The programme has {_fmt(sh['programme_social_share'], '%')} social dwellings against the "
-        f"{sh['target']:.0%} target: "
-        + (
-            f"{sh['gap_dwellings_to_target']:,.0f} more social dwellings would reach it."
-            if sh["gap_dwellings_to_target"] > 0
-            else "the target is met."
-        ),
-        f"Existing stock: {sh['existing_stock']}.",
-        "",
-        "## Facility demand of the new residents",
-        "",
-        "| category | ages | children | places needed | new places | existing facilities within reach | balance | note |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for d in res.demand.itertuples():
-        lines.append(
-            f"| {d.category} | {d.ages} | {d.new_children:,.0f} | {d.places_needed:,.0f} | {d.new_places_in_programme:,.0f} "
-            f"| {d.existing_facilities_within_reach} | {d.balance_places:+,.0f} ({d.status}) | {d.note} |"
-        )
-    lines += ["", "## Assumptions that drive these results", ""]
-    lines += [f"- {a}" for a in scn.assumptions + scn.used_defaults]
-    lines += [
-        "- New households of each tenure join an income quintile of today's residents "
-        "(social: lowest, moderate: middle, market: fourth; layers/scenario_defaults.yaml).",
-        "- Demand ratios (age shares, places per child) from layers/scenario_defaults.yaml.",
-        "- Jobs and floor areas are not modelled; the land-use mix uses the shares given.",
-        "- Areas with fewer than the population floor of layers/scoring.yaml are not "
-        "scored (n/a); the map's 100 m cells are scored from one estimated resident.",
-    ]
-    if scn.facts:
-        lines += ["", "## Published figures", ""]
-        for f in scn.facts:
-            lines.append(
-                f"- {f['figure']} ({f['source']})" if isinstance(f, dict) else f"- {f}"
-            )
-    lines += ["", "Sources: " + "; ".join(scn.sources) if scn.sources else "", ""]
-    return "\n".join(lines)
-
-
 def write_scenario(
     res: ScenarioResult,
     out: str | Path,
@@ -225,7 +90,8 @@ def write_scenario(
     lang: str = "fr",
     run_time: dt.datetime | None = None,
 ) -> list[Path]:
-    """Write ``<out>/<name>/``: scenario.gpkg, table.csv, demand.csv, report.md,
+    """Write ``<out>/<name>/``: scenario.gpkg, table.csv (with label and unit in
+    ``lang``, rounded), demand.csv, report.md and report.html (in ``lang``),
     provenance.json and map.html, as one set (all files or none).
 
     Raises
@@ -271,15 +137,23 @@ def write_scenario(
     ) as stage:
         tmp, when = stage.path, stage.run_time
         write_gpkg(layers, tmp / "scenario.gpkg", meta, run_time=when)
-        atomic_write(tmp / "table.csv", csv_bytes(res.table))
-        atomic_write(tmp / "demand.csv", csv_bytes(res.demand))
-        atomic_write(tmp / "report.md", report_markdown(res).encode())
+        atomic_write(tmp / "table.csv", csv_bytes(labelled_table(res.table, lang)))
+        atomic_write(tmp / "demand.csv", csv_bytes(demand_table(res.demand)))
+        atomic_write(tmp / "report.md", report_markdown(res, lang).encode())
+        atomic_write(tmp / "report.html", report_html(res, lang).encode())
         atomic_write(
             tmp / "provenance.json",
             json.dumps(_stamped(meta, when), default=str, indent=2).encode(),
         )
         save_map(m, tmp / "map.html", offline=offline, overwrite=True)
-    names = ("scenario.gpkg", "table.csv", "demand.csv", "report.md", "map.html")
+    names = (
+        "scenario.gpkg",
+        "table.csv",
+        "demand.csv",
+        "report.md",
+        "report.html",
+        "map.html",
+    )
     return [folder / n for n in names]
 
 
