@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import time
 import traceback
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -17,7 +19,7 @@ from typer.core import TyperGroup
 
 from .errors import BxlplanError
 
-_state = {"verbose": False}
+_state = {"verbose": False, "quiet": False}
 
 
 class _Group(TyperGroup):
@@ -74,14 +76,109 @@ DataOpt = Annotated[
 ]
 
 
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache",
+        help="Baseline cache folder (default: $BXLPLAN_CACHE, else the user cache "
+        "folder).",
+        show_default=False,
+    ),
+]
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option("--no-cache", help="Prepare the baseline without the cache."),
+]
+
+
 @app.callback()
 def main(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="More detail; tracebacks on errors.")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress messages.")
+    ] = False,
 ) -> None:
     _state["verbose"] = verbose
+    _state["quiet"] = quiet
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+
+
+class Steps:
+    """Progress of a long command, as a callable ``steps("access: pharmacy (6/16)")``.
+
+    On a terminal, a rich progress line (spinner, current step, a bar for counted steps
+    ``(i/n)``, elapsed time); otherwise (logs, pipes, CI) one line per step on stderr
+    with the seconds since the command started: ``[12.3 s] access: pharmacy (6/16)``.
+    ``-q`` silences it; ``-v`` also prints each step's line on a terminal.
+    """
+
+    _COUNT = re.compile(r"\((\d+)/(\d+)\)\s*$")
+
+    def __init__(self, first: str = "preparing") -> None:
+        self.start = time.monotonic()
+        self.quiet = _state["quiet"]
+        self.bar: Any = None
+        self.first = first
+
+    def __enter__(self) -> Steps:
+        if not self.quiet and err.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.bar = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=err,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(self.first, total=None)
+        else:
+            self(self.first)
+        return self
+
+    def __call__(self, message: str) -> None:
+        if self.quiet:
+            return
+        line = f"[{time.monotonic() - self.start:.1f} s] {message}"
+        if self.bar is None:
+            err.print(line, markup=False, highlight=False)
+            return
+        count = self._COUNT.search(message)
+        if count:
+            done, total = int(count[1]) - 1, int(count[2])
+            self.bar.update(self.task, description=message, completed=done, total=total)
+        else:
+            self.bar.update(self.task, description=message, completed=0, total=None)
+        if _state["verbose"]:
+            self.bar.console.print(line, markup=False, highlight=False)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+        elif exc[0] is None:
+            self("done")
+
+
+def _cache_choice(cache: Path | None, no_cache: bool) -> Path | bool:
+    """The ``cache`` argument of ``prepare`` for ``--cache DIR`` / ``--no-cache``,
+    checked before any work."""
+    from .errors import ConfigError
+    from .scoring.cache import cache_folder
+
+    if no_cache and cache is not None:
+        raise ConfigError("give --cache DIR or --no-cache, not both")
+    choice: Path | bool = False if no_cache else (cache or True)
+    cache_folder(choice)  # a file where the folder goes: refused now
+    return choice
 
 
 @app.command("layers")
@@ -368,10 +465,11 @@ def assess_cmd(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace existing output files.")
     ] = False,
+    cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Score areas on functional diversity, social mix and distance to services."""
     import pandas as pd
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from ._io import check_output_set
     from .errors import ConfigError
@@ -391,6 +489,7 @@ def assess_cmd(
             f"--extent must be one of {', '.join(EXTENTS)}, got '{extent}'"
         )
     check_output_set(out, assessment_names(formats), overwrite)
+    use_cache = _cache_choice(cache, no_cache)
     config = scoring_config(scoring)
     if units.endswith((".yaml", ".yml")):  # a pole's perimeter from a scenario file
         from .loading.load import load
@@ -403,23 +502,18 @@ def assess_cmd(
         areas = load_areas(
             units, folder, max_cells=max_cells, id_field=id_field, name_field=name_field
         )
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err,
-    ) as bar:
-        task = bar.add_task("preparing", total=None)
+    with Steps() as steps:
         ctx = prepare(
             folder,
             config=config,
             network=not euclidean,
             population=population,
-            progress=lambda msg: bar.update(task, description=msg),
+            progress=steps,
+            cache=use_cache,
         )
-        bar.update(task, description=f"assessing {units}")
+        steps(f"assessing {units} ({len(areas):,} areas)")
         result = assess(areas, ctx)
-        bar.update(task, description="writing")
+        steps("writing")
         written = write_assessment(
             result, out, formats, overwrite=overwrite,
             perimeters=_perimeters(folder), raster_resolution=resolution,
@@ -567,7 +661,11 @@ app.add_typer(scenario_app, name="scenario")
 
 
 def _prepare_for_scenarios(
-    data: Path | None, files: list[Path], check: Any = None
+    data: Path | None,
+    files: list[Path],
+    steps: Steps,
+    check: Any = None,
+    cache: Path | bool = False,
 ) -> Any:
     """Validate every scenario file and its outputs first (fast, through ``check``),
     then prepare the baseline once."""
@@ -582,8 +680,7 @@ def _prepare_for_scenarios(
         scn = read_scenario(f, region=region, neighbourhoods=hoods)
         if check is not None:
             check(scn)
-    with console.status("preparing the baseline (layers, population, access)..."):
-        return prepare(folder)
+    return prepare(folder, progress=steps, cache=cache)
 
 
 @scenario_app.command("run")
@@ -597,6 +694,8 @@ def scenario_run_cmd(
         typer.Option("--online", help="Maps with a web basemap instead of offline."),
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Baseline vs scenario for a pole and its walking surroundings."""
     from ._io import check_output_set
@@ -606,25 +705,30 @@ def scenario_run_cmd(
     def check(scn: Any) -> None:
         check_output_set(scenario_folder(out, scn.name), SCENARIO_FILES, overwrite)
 
-    ctx = _prepare_for_scenarios(data, files, check)
-    for f in files:
-        res = run_scenario(f, ctx)
-        written = write_scenario(
-            res, out, overwrite=overwrite, offline=not online, lang=lang
-        )
-        pole = res.areas.iloc[0]
+    use_cache = _cache_choice(cache, no_cache)
+    with Steps("checking the scenarios") as steps:
+        ctx = _prepare_for_scenarios(data, files, steps, check, use_cache)
+        for i, f in enumerate(files, start=1):
+            steps(f"scenario {Path(f).stem}: running ({i}/{len(files)})")
+            res = run_scenario(f, ctx)
+            steps(f"scenario {res.scenario.name}: writing ({i}/{len(files)})")
+            written = write_scenario(
+                res, out, overwrite=overwrite, offline=not online, lang=lang
+            )
+            pole = res.areas.iloc[0]
+            before, after = pole["score_overall_before"], pole["score_overall_after"]
+            console.print(
+                f"[bold]{escape(res.scenario.name)}[/]: "
+                f"{res.scenario.new_residents:,.0f} new residents; overall score of "
+                f"the pole {_score_text(before)} -> {_score_text(after)}; social share "
+                f"of the programme "
+                f"{res.social_housing['programme_social_share']:.0%} (target 15 %)"
+            )
+            console.print(f"  wrote {written[0].parent}", markup=False)
 
-        def score(v: float) -> str:
-            return "n/a (too few residents)" if v != v else f"{v:.0f}"
 
-        console.print(
-            f"[bold]{escape(res.scenario.name)}[/]: "
-            f"{res.scenario.new_residents:,.0f} new residents; overall score of the "
-            f"pole {score(pole['score_overall_before'])} -> "
-            f"{score(pole['score_overall_after'])}; social share of the programme "
-            f"{res.social_housing['programme_social_share']:.0%} (target 15 %)"
-        )
-        console.print(f"  wrote {written[0].parent}", markup=False)
+def _score_text(v: float) -> str:
+    return "n/a (too few residents)" if v != v else f"{v:.0f}"
 
 
 @scenario_app.command("compare")
@@ -636,6 +740,8 @@ def scenario_compare_cmd(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/scenarios"),
     lang: Annotated[str, typer.Option(help="Map labels: fr, nl or en.")] = "fr",
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Variants side by side in one table and one map."""
     from ._io import check_output_set
@@ -643,9 +749,13 @@ def scenario_compare_cmd(
     from .scenarios.outputs import COMPARISON_FILES
 
     check_output_set(out, COMPARISON_FILES, overwrite)
-    ctx = _prepare_for_scenarios(data, files)
-    table, results = compare_scenarios(files, ctx)
-    written = write_comparison(table, results, out, overwrite=overwrite, lang=lang)
+    use_cache = _cache_choice(cache, no_cache)
+    with Steps("checking the scenarios") as steps:
+        ctx = _prepare_for_scenarios(data, files, steps, cache=use_cache)
+        steps(f"comparing {len(files)} scenarios")
+        table, results = compare_scenarios(files, ctx)
+        steps("writing")
+        written = write_comparison(table, results, out, overwrite=overwrite, lang=lang)
     tab = Table(title="Scenario comparison")
     tab.add_column("")
     for col in table.columns:
@@ -658,3 +768,56 @@ def scenario_compare_cmd(
     console.print(tab)
     for p in written:
         console.print(f"wrote {p}", markup=False)
+
+
+cache_app = typer.Typer(
+    help="The baseline cache: prepared contexts reused by assess and scenario.",
+    no_args_is_help=True,
+)
+app.add_typer(cache_app, name="cache")
+
+
+def _cache_root(cache: Path | None) -> Path:
+    from .scoring.cache import cache_folder
+
+    return cache_folder(cache or True)  # type: ignore[return-value]
+
+
+@cache_app.command("info")
+def cache_info_cmd(cache: CacheOpt = None) -> None:
+    """The cache folder, its entries (key, size, date, version, data) and their status."""
+    from .scoring.cache import entries
+
+    root = _cache_root(cache)
+    found = entries(root)
+    total = sum(e.size for e in found)
+    console.print(
+        f"baseline cache {root}: {len(found)} entr{'y' if len(found) == 1 else 'ies'}, "
+        f"{total / 1e6:,.1f} MB",
+        markup=False,
+    )
+    if not found:
+        return
+    table = Table()
+    for col in ("key", "MB", "created", "bxlplan", "data", "status"):
+        table.add_column(col, justify="right" if col == "MB" else "left")
+    for e in found:
+        table.add_row(
+            e.key[:12],
+            f"{e.size / 1e6:,.1f}",
+            e.created or "?",
+            e.bxlplan_version or "?",
+            Text(e.data or "?"),
+            Text(e.status),
+        )
+    console.print(table)
+
+
+@cache_app.command("clear")
+def cache_clear_cmd(cache: CacheOpt = None) -> None:
+    """Remove every entry of the cache folder (nothing else in it is touched)."""
+    from .scoring.cache import clear
+
+    root = _cache_root(cache)
+    gone = clear(root)
+    console.print(f"removed {len(gone)} file(s) from {root}", markup=False)

@@ -9,7 +9,9 @@ a prepared context with modified inputs.
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +51,12 @@ from ..loading.facilities import categories as facility_categories
 from ..loading.facilities import load_facilities
 from ..loading.load import load, polygon_areas
 from ..loading.population import RESIDENTIAL_FUNCTIONS, estimate_population
+from .cache import baseline_key, cache_folder, get_or_build
 from .scores import score_spread, score_table, scoring_config, validate_scoring
 
 __all__ = ["Assessment", "Context", "assess", "prepare", "validate_areas"]
+
+log = logging.getLogger(__name__)
 
 FUNCTION_ORDER = [
     "green",
@@ -89,6 +94,10 @@ class Context:
     user_values: dict[str, pd.Series] = field(default_factory=dict)  # id -> by code
     _access: dict[str, Any] = field(default_factory=dict, repr=False)
     _site: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # (access, origins, zones): the shortage zones of that access and those origins
+    _shortage: tuple[Any, Any, gpd.GeoDataFrame] | None = field(
+        default=None, repr=False, compare=False
+    )
 
 
 def _zoning(data: Path, green: gpd.GeoDataFrame, report: list[str]) -> gpd.GeoDataFrame:
@@ -118,6 +127,7 @@ def prepare(
     progress: Any = None,
     layers: dict[str, Any] | None = None,
     population: str | Path | gpd.GeoDataFrame | None = None,
+    cache: str | Path | bool | None = None,
 ) -> Context:
     """Load every layer the assessment needs and compute access for all origins.
 
@@ -131,17 +141,62 @@ def prepare(
         ``False`` uses straight-line distances instead of the street network: an
         explicit, labelled fallback (column names keep saying ``_m``; ``.attrs`` and
         the ``distance_mode`` say "euclidean").
+    progress
+        Called with a short message at each step (``"access: pharmacy (6/16)"``).
     layers
-        Already-loaded layers to reuse (name -> GeoDataFrame).
+        Already-loaded layers to reuse (name -> GeoDataFrame). The cache is not used
+        with them: their content cannot be known from the files.
     population
         Your own population: points or polygons (a file or a GeoDataFrame) with a
         ``population`` column. They take precedence over the official sectors (2024),
-        which take precedence over the commune totals (2020).
+        which take precedence over the commune totals (2020). The cache is not used
+        with a GeoDataFrame.
+    cache
+        The baseline cache (:mod:`bxlplan.scoring.cache`): ``None`` or ``False`` (the
+        default) prepares without it; ``True`` uses ``$BXLPLAN_CACHE`` or the user's
+        cache folder; a path uses that folder. A cached context is reused when every
+        input file, catalog file and preparation setting is unchanged; the scoring-only
+        keys of ``config`` (weights, rules, population floor, ...) are then replaced,
+        so that ``assess`` re-scores without touching the network. The command line
+        uses the cache by default (``--cache DIR``, ``--no-cache``).
+
+    Raises
+    ------
+    ConfigError
+        When ``cache`` names a file instead of a folder, or the configuration is
+        invalid.
     """
     from ..loading.catalog import data_dir
 
     folder = data_dir(data)
     config = validate_scoring(config) if config is not None else scoring_config()
+    root = cache_folder(cache)
+    if root is not None and (layers or isinstance(population, gpd.GeoDataFrame)):
+        log.info("baseline cache not used: layers or population given as frames")
+        root = None
+    build = partial(_prepare, folder, config, network, progress, layers, population)
+    if root is None:
+        return build()
+    step = progress or (lambda _msg: None)
+    step("baseline: hashing the inputs")
+    key, _parts = baseline_key(folder, config, network=network, population=population)
+    ctx, hit = get_or_build(
+        root, key, build, meta={"data": str(folder)}, progress=progress
+    )
+    if hit:  # the stored context with this run's scoring-only settings
+        ctx.config = config
+    return ctx
+
+
+def _prepare(
+    folder: Path,
+    config: dict[str, Any],
+    network: bool,
+    progress: Any,
+    layers: dict[str, Any] | None,
+    population: str | Path | gpd.GeoDataFrame | None,
+) -> Context:
+    """The preparation itself (:func:`prepare` without the cache)."""
     report: list[str] = []
     layers = dict(layers or {})
 
@@ -240,6 +295,8 @@ def prepare(
     ctx.sources["report"] = report
     ctx.sources["population"] = estimate.attrs.get("bxlplan", {})
     compute_access(ctx, progress=step)
+    step("shortage zones")
+    shortage_zones(ctx)  # area-independent: computed once, kept (and cached) with ctx
     return ctx
 
 
@@ -382,10 +439,10 @@ def compute_access(ctx: Context, progress: Any = None) -> None:
         if land_pts is not None and ctx.network_mode == "network"
         else None
     )
-    for cat, info in ctx.categories.items():
-        if cat in ctx.missing:
-            continue
-        step(f"access: {cat}")
+    todo = [c for c in ctx.categories if c not in ctx.missing]
+    for i, cat in enumerate(todo, start=1):
+        info = ctx.categories[cat]
+        step(f"access: {cat} ({i}/{len(todo)})")
         sub = ctx.facilities.loc[ctx.facilities["category"] == cat]
         thr = float(info["threshold_m"])
         ids, group = np.unique(sub["facility_id"].to_numpy(), return_inverse=True)
@@ -924,7 +981,20 @@ def _flags(
 
 def shortage_zones(ctx: Context) -> gpd.GeoDataFrame:
     """Inhabited land beyond each category's threshold ("zones de carence"): the union
-    of the origin cells whose nearest facility is farther than the threshold."""
+    of the origin cells whose nearest facility is farther than the threshold.
+
+    They do not depend on the areas assessed: computed once per access and origins
+    (the unions take seconds) and remembered in the context; a copy is returned.
+    """
+    memo = ctx._shortage
+    if memo is not None and memo[0] is ctx._access and memo[1] is ctx.origins:
+        return memo[2].copy()
+    gdf = _shortage_zones(ctx)
+    ctx._shortage = (ctx._access, ctx.origins, gdf)
+    return gdf.copy()
+
+
+def _shortage_zones(ctx: Context) -> gpd.GeoDataFrame:
     cells = ctx.origins["cell"].to_numpy()
     pop = ctx.origins["population"].to_numpy()
     rows = []
