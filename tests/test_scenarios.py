@@ -14,6 +14,7 @@ import pytest
 import shapely
 
 from bxlplan.errors import ConfigError
+from bxlplan.exports.labels import ui
 from bxlplan.scenarios import read_scenario, run_scenario, write_scenario
 from bxlplan.scoring.assess import shortage_zones
 
@@ -162,10 +163,11 @@ def test_shipped_scenario_runs_end_to_end(ctx, path, tmp_path):
     res = run_scenario(path, ctx)
     written = write_scenario(res, tmp_path)
     folder = tmp_path / res.scenario.name
-    for name in ("scenario.gpkg", "table.csv", "demand.csv", "report.md", "map.html"):
+    for name in ("scenario.gpkg", "table.csv", "demand.csv", "report.md", "report.html",
+                 "map.html"):  # fmt: skip
         assert (folder / name).is_file(), name
     report = (folder / "report.md").read_text()
-    assert res.scenario.pole in report and "Assumptions" in report
+    assert res.scenario.pole in report and ui("report_assumptions", "fr") in report
     pole = res.areas.iloc[0]
     assert pole["population_est_change"] == pytest.approx(
         res.scenario.new_residents, rel=1e-6

@@ -7,6 +7,7 @@ the short names of :func:`run_scenario` and :func:`compare_scenarios`.
 from __future__ import annotations
 
 from .outputs import report_markdown, write_comparison, write_scenario
+from .report import report_html
 from .run import ScenarioResult, apply_scenario, compare_scenarios, run_scenario
 from .spec import Scenario, read_scenario
 
@@ -24,6 +25,7 @@ __all__ = [
     "compare_scenarios",
     "read",
     "read_scenario",
+    "report_html",
     "report_markdown",
     "run",
     "run_scenario",

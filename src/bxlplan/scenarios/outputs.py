@@ -25,7 +25,7 @@ from ..exports.gis import _stamped, csv_bytes, write_gpkg
 from ..exports.maps import make_map, save_map
 from ..loading.areas import make_grid
 from ..scoring.assess import Context, assess
-from .report import demand_table, labelled_table, report_html, report_markdown
+from .report import labelled_table, report_html, report_markdown
 from .run import ScenarioResult, perimeter_of
 
 __all__ = [
@@ -138,7 +138,7 @@ def write_scenario(
         tmp, when = stage.path, stage.run_time
         write_gpkg(layers, tmp / "scenario.gpkg", meta, run_time=when)
         atomic_write(tmp / "table.csv", csv_bytes(labelled_table(res.table, lang)))
-        atomic_write(tmp / "demand.csv", csv_bytes(demand_table(res.demand)))
+        atomic_write(tmp / "demand.csv", csv_bytes(res.demand))
         atomic_write(tmp / "report.md", report_markdown(res, lang).encode())
         atomic_write(tmp / "report.html", report_html(res, lang).encode())
         atomic_write(

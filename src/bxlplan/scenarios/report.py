@@ -191,23 +191,6 @@ def labelled_table(table: pd.DataFrame, lang: str = "fr") -> pd.DataFrame:
 # ---------------------------------------------------------------- demand
 
 
-def capacity_known(demand: pd.DataFrame) -> pd.Series:
-    """Rows whose balance is known: every existing facility within reach has a
-    capacity, or there is none (and the category has data)."""
-    existing = pd.to_numeric(
-        demand["existing_facilities_within_reach"], errors="coerce"
-    )
-    return demand["existing_capacity_known"].astype(bool) | (existing == 0)
-
-
-def demand_table(demand: pd.DataFrame) -> pd.DataFrame:
-    """``demand.csv``: the demand table whose ``status`` is ``unknown`` (not a
-    shortfall) where the capacity of existing facilities is unknown."""
-    out = demand.copy()
-    out["status"] = out["status"].where(capacity_known(out), "unknown")
-    return out
-
-
 # ---------------------------------------------------------------- checks
 
 
@@ -420,7 +403,7 @@ def build_report(res: ScenarioResult, lang: str = "en") -> Report:
 
     # --- demand: known balance, or unknown capacity
     demand = res.demand
-    known = capacity_known(demand)
+    known = (demand["status"] != "unknown").to_numpy()
     no_data = pd.to_numeric(
         demand["existing_facilities_within_reach"], errors="coerce"
     ).isna()

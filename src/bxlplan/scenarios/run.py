@@ -264,13 +264,20 @@ def _demand(
             }
         )  # fmt: skip
     out = pd.DataFrame(rows)
-    out["status"] = np.where(out["balance_places"] >= 0, "surplus", "shortfall")
+    no_data = out["category"].isin(before.missing).to_numpy()
+    # a balance is known only where every existing facility within reach has a
+    # capacity, or there is none, in a category with data: never a "shortfall" else
+    known = (
+        out["existing_capacity_known"] | (out["existing_facilities_within_reach"] == 0)
+    ).to_numpy() & ~no_data
+    out["status"] = np.where(
+        known, np.where(out["balance_places"] >= 0, "surplus", "shortfall"), "unknown"
+    )
     out["note"] = np.where(
-        out["existing_capacity_known"] | (out["existing_facilities_within_reach"] == 0),
+        known,
         "",
         "capacity of existing facilities unknown: balance counts the programme's new places only",
     )
-    no_data = out["category"].isin(before.missing)
     out.loc[no_data, "existing_facilities_within_reach"] = pd.NA
     out.loc[no_data, "note"] = (
         "no data on existing facilities of this category: existing supply unknown, "
