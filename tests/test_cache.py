@@ -256,3 +256,22 @@ def test_rescoring_from_the_cache_equals_a_cold_run(pack, pack_layers, ctx, tmp_
     default = assess(areas, cached).areas["score_overall"]
     assert not default.equals(warm_result.areas["score_overall"])
     assert pickle.loads(pickle.dumps(cached)).config == ctx.config
+
+
+def test_cli_cache_info_and_clear(tmp_path):
+    from typer.testing import CliRunner
+
+    from bxlplan.cli import app
+
+    bc.write_entry(tmp_path, "9" * 64, Fake(1, {}), {"data": "/some/pack"})
+    runner = CliRunner()
+    info = runner.invoke(app, ["cache", "info", "--cache", str(tmp_path)])
+    assert info.exit_code == 0, info.output
+    assert "1 entry" in info.output and "999999999999" in info.output
+    assert "ok" in info.output
+    cleared = runner.invoke(app, ["cache", "clear", "--cache", str(tmp_path)])
+    assert cleared.exit_code == 0 and "removed 1 file(s)" in cleared.output
+    assert bc.entries(tmp_path) == []
+    (tmp_path / "f").write_text("x")
+    bad = runner.invoke(app, ["cache", "info", "--cache", str(tmp_path / "f")])
+    assert bad.exit_code == 2 and "is a file, not a folder" in bad.output

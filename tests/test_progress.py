@@ -34,7 +34,8 @@ def _run(pack, tmp_path, *options):
     return CliRunner().invoke(app, args)
 
 
-def test_steps_are_lines_with_elapsed_time_off_a_terminal(pack, tmp_path, fake_prepare):
+@pytest.mark.usefixtures("fake_prepare")
+def test_steps_are_lines_with_elapsed_time_off_a_terminal(pack, tmp_path):
     res = _run(pack, tmp_path)
     assert res.exit_code == 2 and "stop here" in res.output
     steps = STEP.findall(res.output)
@@ -46,7 +47,8 @@ def test_steps_are_lines_with_elapsed_time_off_a_terminal(pack, tmp_path, fake_p
     ]
 
 
-def test_quiet_silences_progress(pack, tmp_path, fake_prepare):
+@pytest.mark.usefixtures("fake_prepare")
+def test_quiet_silences_progress(pack, tmp_path):
     res = _run(pack, tmp_path, "-q")
     assert res.exit_code == 2 and "stop here" in res.output  # errors still shown
     assert STEP.findall(res.output) == []

@@ -795,12 +795,15 @@ def cache_info_cmd(cache: CacheOpt = None) -> None:
         f"baseline cache {root}: {len(found)} entr{'y' if len(found) == 1 else 'ies'}, "
         f"{total / 1e6:,.1f} MB",
         markup=False,
+        soft_wrap=True,  # never break the folder's path
     )
     if not found:
         return
     table = Table()
     for col in ("key", "MB", "created", "bxlplan", "data", "status"):
-        table.add_column(col, justify="right" if col == "MB" else "left")
+        table.add_column(
+            col, justify="right" if col == "MB" else "left", overflow="fold"
+        )
     for e in found:
         table.add_row(
             e.key[:12],
@@ -820,4 +823,6 @@ def cache_clear_cmd(cache: CacheOpt = None) -> None:
 
     root = _cache_root(cache)
     gone = clear(root)
-    console.print(f"removed {len(gone)} file(s) from {root}", markup=False)
+    console.print(
+        f"removed {len(gone)} file(s) from {root}", markup=False, soft_wrap=True
+    )

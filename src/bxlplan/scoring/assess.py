@@ -179,7 +179,12 @@ def prepare(
         return build()
     step = progress or (lambda _msg: None)
     step("baseline: hashing the inputs")
-    key, _parts = baseline_key(folder, config, network=network, population=population)
+    key, parts = baseline_key(folder, config, network=network, population=population)
+    log.info(
+        "baseline key %s: %d input files (%d present), %d catalog files",
+        key[:12], len(parts["files"]), sum(v is not None for v in parts["files"].values()),
+        len(parts["catalog"]),
+    )  # fmt: skip
     ctx, hit = get_or_build(
         root, key, build, meta={"data": str(folder)}, progress=progress
     )
