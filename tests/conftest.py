@@ -44,6 +44,15 @@ def pack_layers(pack: Path) -> dict:
     return Layers()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """CLI tests never write into the user's cache; one shared cache per session."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BXLPLAN_CACHE", str(tmp_path_factory.mktemp("bxlplan-cache")))
+    yield
+    mp.undo()
+
+
 def pack_without(pack: Path, tmp_path: Path, *missing: str) -> Path:
     """A data folder of symlinks to the pack (no copies), less the ``missing`` files."""
     folder = tmp_path / "data"

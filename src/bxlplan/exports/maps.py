@@ -30,7 +30,6 @@ import branca.colormap as cm
 import folium
 import folium.plugins
 import geopandas as gpd
-import mapclassify
 import numpy as np
 import pandas as pd
 import shapely
@@ -51,10 +50,12 @@ THEME_COLOURS = {
     "social": "#9467bd", "culture": "#8c564b", "sport": "#2ca02c", "shops": "#ff7f0e",
     "mobility": "#17becf", "green": "#3a7d44",
 }  # fmt: skip
+# classification schemes -> mapclassify class (imported when a map is classified: its
+# import compiles numba code, ~6 s, which every CLI command would otherwise pay)
 SCHEMES = {
-    "quantiles": mapclassify.Quantiles,
-    "natural_breaks": mapclassify.NaturalBreaks,
-    "equal_interval": mapclassify.EqualInterval,
+    "quantiles": "Quantiles",
+    "natural_breaks": "NaturalBreaks",
+    "equal_interval": "EqualInterval",
 }
 # Jinja's delimiters: none may reach branca's second rendering pass from text
 _DELIMITERS = ("{{", "{%", "{#")
@@ -127,7 +128,10 @@ def class_breaks(
         # many equal values (e.g. shares of 100 %): mapclassify makes fewer classes,
         # which is what this function promises - not news for the user
         warnings.filterwarnings("ignore", message="Not enough unique values")
-        bins = SCHEMES[scheme](vals, k=min(int(k), len(distinct))).bins
+        import mapclassify
+
+        classifier = getattr(mapclassify, SCHEMES[scheme])
+        bins = classifier(vals, k=min(int(k), len(distinct))).bins
     return np.asarray(bins)
 
 
