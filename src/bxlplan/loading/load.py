@@ -79,7 +79,8 @@ def load(
 
     Examples
     --------
-    >>> hoods = bxlplan.load("neighbourhoods", data="../shared/data/brussels")
+    >>> import bxlplan
+    >>> hoods = bxlplan.load("neighbourhoods")  # the data folder from $BXLPLAN_DATA
     >>> len(hoods), hoods.crs.to_epsg()
     (145, 31370)
     """

@@ -404,8 +404,17 @@ def dasymetric_spread(
 
     Examples
     --------
-    >>> est = dasymetric_spread(grid, load("population_sectors"), load("landuse_osm"),
-    ...                         label="sector")
+    One zone of 100 residents whose housing is its western half:
+
+    >>> import geopandas as gpd, shapely
+    >>> zones = gpd.GeoDataFrame({"code": ["z"], "population": [100]},
+    ...                          geometry=[shapely.box(0, 0, 200, 100)], crs=31370)
+    >>> landuse = gpd.GeoDataFrame({"function": ["housing"]},
+    ...                            geometry=[shapely.box(0, 0, 100, 100)], crs=31370)
+    >>> halves = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 100, 100),
+    ...                                     shapely.box(100, 0, 200, 100)], crs=31370)
+    >>> dasymetric_spread(halves, zones, landuse, label="sector").round(6).tolist()
+    [100.0, 0.0]
     """
     pieces = dasymetric_pieces(targets, zones, landuse, **kwargs)
     est = np.bincount(
