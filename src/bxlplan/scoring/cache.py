@@ -67,6 +67,7 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import ConfigError
+from ..loading.provenance import sha256_file
 
 __all__ = [
     "CacheEntry",
@@ -153,16 +154,8 @@ def cache_folder(cache: str | os.PathLike[str] | bool | None = True) -> Path | N
 
 
 # --------------------------------------------------------------------------- key
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _file_state(path: Path) -> str | None:
-    return _sha256_file(path) if path.is_file() else None
+    return sha256_file(path) if path.is_file() else None
 
 
 def _with_sidecars(path: Path) -> list[Path]:
@@ -195,7 +188,7 @@ def _catalog_files() -> dict[str, str]:
         if name in NOT_PREPARATION:
             continue
         path = next(d / name for d in reversed(catalog_dirs()) if (d / name).is_file())
-        out[name] = _sha256_file(path)
+        out[name] = sha256_file(path)
     return out
 
 
@@ -268,7 +261,7 @@ def baseline_key(
         if files[rel] is not None:
             for side in _with_sidecars(data / rel)[1:]:
                 if side.is_file():
-                    files[str(side.relative_to(data))] = _sha256_file(side)
+                    files[str(side.relative_to(data))] = sha256_file(side)
     parts: dict[str, Any] = {
         "format": FORMAT,
         "data": str(data),
@@ -284,7 +277,7 @@ def baseline_key(
         pop = Path(population)  # type: ignore[arg-type]
         for side in _with_sidecars(pop)[1:]:
             if side.is_file():
-                parts["population"][side.suffix] = _sha256_file(side)
+                parts["population"][side.suffix] = sha256_file(side)
     blob = json.dumps(parts, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest(), parts
 
