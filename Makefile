@@ -38,6 +38,7 @@ run: setup
 test: setup
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 bench: setup
