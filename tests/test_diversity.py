@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -79,6 +80,24 @@ def test_matches_momepy_style_definitions():
 
     p = shares([[3, 1, 6]])
     assert shannon(p)[0] == pytest.approx(entropy([3, 1, 6]))
+
+
+def test_a_frame_gives_a_series_indexed_like_it():
+    # the package docstring's promise: indexed like the input when it has an index
+    counts = pd.DataFrame({"a": [2, 0, 0], "b": [2, 1, 0]}, index=[10, 20, 30])
+    p = shares(counts)
+    assert isinstance(p, pd.DataFrame) and list(p.columns) == ["a", "b"]
+    for out in (
+        shannon(p),
+        normalised_entropy(p),
+        gini_simpson(p),
+        hill(p, 2),
+        hill_distance_weighted(counts, np.zeros((3, 2)), 1, 0.01),
+    ):
+        assert isinstance(out, pd.Series) and list(out.index) == [10, 20, 30]
+        assert np.isnan(out[30])
+    assert hill(p, 1)[10] == pytest.approx(2.0)
+    assert isinstance(hill(p.to_numpy(), 1), np.ndarray)  # arrays stay arrays
 
 
 def test_landuse_mix_of_polygons():

@@ -10,10 +10,8 @@ import shapely
 
 from bxlplan.indicators.social import (
     dissimilarity,
-    income_position,
     information_theory_h,
     local_entropy,
-    social_housing_share,
     weighted_quantiles,
 )
 
@@ -34,17 +32,16 @@ def test_information_theory_bounds():
     assert information_theory_h(apart) == pytest.approx(1.0)
 
 
-def test_local_entropy_and_income_position():
+def test_local_entropy():
     assert local_entropy([[5, 5, 5, 5, 5]])[0] == pytest.approx(1.0)
     assert np.isnan(local_entropy([[0, 0]])[0])
-    assert income_position([20000, 30000], 25000) == pytest.approx([0.8, 1.2])
 
 
-def test_social_housing():
-    share, gap = social_housing_share([30, 0, 5], [200, 0, 100])
-    assert share[0] == pytest.approx(0.15) and gap[0] == pytest.approx(0)
-    assert np.isnan(share[1]) and np.isnan(gap[1])
-    assert gap[2] == pytest.approx(10)
+def test_local_entropy_keeps_the_index_of_a_frame():
+    counts = pd.DataFrame({"poor": [5, 0], "rich": [5, 0]}, index=["x", "y"])
+    out = local_entropy(counts)
+    assert isinstance(out, pd.Series) and list(out.index) == ["x", "y"]
+    assert out["x"] == pytest.approx(1.0) and np.isnan(out["y"])
 
 
 def test_weighted_quantiles():

@@ -14,16 +14,16 @@ Zero shares contribute nothing (:math:`0 \\ln 0 = 0`). Rows with no observation
 
 The indices (:func:`shares`, :func:`shannon`, :func:`normalised_entropy`,
 :func:`gini_simpson`, :func:`hill`, :func:`hill_distance_weighted`) work on the rows of
-a 2-D array (a DataFrame or nested lists will do) and return a plain NumPy array, one
-value per row, in the order of the rows: they are the vectorised core called on
-thousands of origins, and carry no index. Wrap the result to keep yours, e.g.
-``pd.Series(shannon(shares(df)), index=df.index)``. :func:`landuse_mix` works on
-areas and returns a DataFrame indexed like them.
+a 2-D table of counts or shares, one value per row. Given a DataFrame they return a
+Series (a DataFrame for :func:`shares`) indexed like it; given an array or nested lists,
+a plain NumPy array in the order of the rows (the vectorised core called on thousands
+of origins). :func:`landuse_mix` works on areas and returns a DataFrame indexed like
+them.
 
 Examples
 --------
 >>> counts = pd.DataFrame({"housing": [2, 1], "shops": [2, 0]}, index=["a", "b"])
->>> pd.Series(hill(shares(counts), 1), index=counts.index)
+>>> hill(shares(counts), 1)
 a    2.0
 b    1.0
 dtype: float64
@@ -31,10 +31,14 @@ dtype: float64
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import overload
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "gini_simpson",
@@ -48,8 +52,37 @@ __all__ = [
 ]
 
 
-def shares(counts: np.ndarray | pd.DataFrame) -> np.ndarray:
+Float = NDArray[np.float64]
+
+
+def _rows(x: ArrayLike) -> Float:
+    return np.atleast_2d(np.asarray(x, dtype=float))
+
+
+def _per_row(values: Float, like: object) -> pd.Series | Float:
+    """``values`` as a Series indexed like ``like`` when it is a DataFrame."""
+    if isinstance(like, pd.DataFrame):
+        return pd.Series(values, index=like.index)
+    return values
+
+
+@overload
+def shares(counts: pd.DataFrame) -> pd.DataFrame: ...
+@overload
+def shares(counts: ArrayLike) -> Float: ...
+def shares(counts: ArrayLike | pd.DataFrame) -> Float | pd.DataFrame:
     """Row-normalise counts or areas to shares; rows summing to 0 become NaN.
+
+    Parameters
+    ----------
+    counts : array_like or DataFrame
+        Counts or areas, one row per place and one column per category.
+
+    Returns
+    -------
+    ndarray or DataFrame
+        The shares of each row (a 2-D float array; a DataFrame with the index and
+        columns of ``counts`` when it is one).
 
     Raises
     ------
@@ -62,23 +95,45 @@ def shares(counts: np.ndarray | pd.DataFrame) -> np.ndarray:
     array([[0.5, 0.5, 0. ],
            [1. , 0. , 0. ],
            [nan, nan, nan]])
+    >>> shares(pd.DataFrame({"shops": [1, 3]}, index=["a", "b"]))
+       shops
+    a    1.0
+    b    1.0
     """
-    x = np.asarray(counts, dtype=float)
-    x = np.atleast_2d(x)
+    x = _rows(counts)
     if (x < 0).any():
         raise ValueError("counts and areas must not be negative")
     total = x.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, x / np.where(total > 0, total, 1), np.nan)
+        out = np.where(total > 0, x / np.where(total > 0, total, 1), np.nan)
+    if isinstance(counts, pd.DataFrame):
+        return pd.DataFrame(out, index=counts.index, columns=counts.columns)
+    return out
 
 
-def shannon(p: np.ndarray) -> np.ndarray:
+def _shannon(p: Float) -> Float:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        terms = np.where(p > 0, -p * np.log(np.where(p > 0, p, 1)), 0.0)
+    return np.where(np.isnan(p).all(axis=1), np.nan, terms.sum(axis=1))
+
+
+@overload
+def shannon(p: pd.DataFrame) -> pd.Series: ...
+@overload
+def shannon(p: ArrayLike) -> Float: ...
+def shannon(p: ArrayLike | pd.DataFrame) -> Float | pd.Series:
     """Shannon entropy :math:`H = -\\sum p_i \\ln p_i` of each row of shares.
+
+    Parameters
+    ----------
+    p : array_like or DataFrame
+        Shares, one row per place (:func:`shares`).
 
     Returns
     -------
-    ndarray
-        One value per row (a plain array, not a Series); NaN for a row of NaN shares.
+    ndarray or Series
+        One value per row (a Series indexed like ``p`` when it is a DataFrame); NaN
+        for a row of NaN shares.
 
     Examples
     --------
@@ -87,23 +142,30 @@ def shannon(p: np.ndarray) -> np.ndarray:
     >>> shannon(shares([[2, 2, 0], [1, 0, 0], [0, 0, 0]]))
     array([0.69314718, 0.        ,        nan])
     """
-    p = np.atleast_2d(np.asarray(p, dtype=float))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        terms = np.where(p > 0, -p * np.log(np.where(p > 0, p, 1)), 0.0)
-    out = terms.sum(axis=1)
-    return np.where(np.isnan(p).all(axis=1), np.nan, out)
+    return _per_row(_shannon(_rows(p)), p)
 
 
-def normalised_entropy(p: np.ndarray, k: int | None = None) -> np.ndarray:
+@overload
+def normalised_entropy(p: pd.DataFrame, k: int | None = None) -> pd.Series: ...
+@overload
+def normalised_entropy(p: ArrayLike, k: int | None = None) -> Float: ...
+def normalised_entropy(
+    p: ArrayLike | pd.DataFrame, k: int | None = None
+) -> Float | pd.Series:
     """Shannon entropy divided by :math:`\\ln K` (Frank et al. 2010), in [0, 1].
 
-    ``k`` is the number of possible categories (default: the number of columns).
+    Parameters
+    ----------
+    p : array_like or DataFrame
+        Shares, one row per place (:func:`shares`).
+    k : int, optional
+        The number of possible categories (default: the number of columns).
 
     Returns
     -------
-    ndarray
+    ndarray or Series
         One value per row in [0, 1] (0 when fewer than 2 categories are possible); NaN
-        for a row of NaN shares.
+        for a row of NaN shares. A Series indexed like ``p`` when it is a DataFrame.
 
     Examples
     --------
@@ -112,41 +174,63 @@ def normalised_entropy(p: np.ndarray, k: int | None = None) -> np.ndarray:
     >>> normalised_entropy([[0.5, 0.5]], k=4).round(3)  # 2 of 4 possible categories
     array([0.5])
     """
-    p = np.atleast_2d(np.asarray(p, dtype=float))
-    k = k or p.shape[1]
+    x = _rows(p)
+    k = k or x.shape[1]
     if k < 2:
-        return np.where(np.isnan(p).all(axis=1), np.nan, 0.0)
-    return shannon(p) / np.log(k)
+        return _per_row(np.where(np.isnan(x).all(axis=1), np.nan, 0.0), p)
+    return _per_row(_shannon(x) / np.log(k), p)
 
 
-def gini_simpson(p: np.ndarray) -> np.ndarray:
+@overload
+def gini_simpson(p: pd.DataFrame) -> pd.Series: ...
+@overload
+def gini_simpson(p: ArrayLike) -> Float: ...
+def gini_simpson(p: ArrayLike | pd.DataFrame) -> Float | pd.Series:
     """Gini-Simpson index :math:`1 - \\sum p_i^2` of each row of shares.
+
+    Parameters
+    ----------
+    p : array_like or DataFrame
+        Shares, one row per place (:func:`shares`).
 
     Returns
     -------
-    ndarray
-        One value per row (a plain array, not a Series); NaN for a row of NaN shares.
+    ndarray or Series
+        One value per row (a Series indexed like ``p`` when it is a DataFrame); NaN
+        for a row of NaN shares.
 
     Examples
     --------
     >>> gini_simpson(shares([[2, 2, 0], [1, 0, 0], [0, 0, 0]]))
     array([0.5, 0. , nan])
     """
-    p = np.atleast_2d(np.asarray(p, dtype=float))
-    out = 1.0 - np.nansum(p**2, axis=1)
-    return np.where(np.isnan(p).all(axis=1), np.nan, out)
+    x = _rows(p)
+    out = 1.0 - np.nansum(x**2, axis=1)
+    return _per_row(np.where(np.isnan(x).all(axis=1), np.nan, out), p)
 
 
-def hill(p: np.ndarray, q: float) -> np.ndarray:
+@overload
+def hill(p: pd.DataFrame, q: float) -> pd.Series: ...
+@overload
+def hill(p: ArrayLike, q: float) -> Float: ...
+def hill(p: ArrayLike | pd.DataFrame, q: float) -> Float | pd.Series:
     """Hill number (effective number of categories) of order ``q`` of each row.
 
     :math:`D_q = (\\sum_i p_i^q)^{1/(1-q)}`; :math:`D_1 = \\exp(H)` (the limit at q = 1);
     :math:`D_0` counts the categories present.
 
+    Parameters
+    ----------
+    p : array_like or DataFrame
+        Shares, one row per place (:func:`shares`).
+    q : float
+        The order: 0 (richness), 1 (exponential of Shannon), 2 (inverse Simpson), ...
+
     Returns
     -------
-    ndarray
-        One value per row (a plain array, not a Series); NaN for a row of NaN shares.
+    ndarray or Series
+        One value per row (a Series indexed like ``p`` when it is a DataFrame); NaN
+        for a row of NaN shares.
 
     Examples
     --------
@@ -154,28 +238,36 @@ def hill(p: np.ndarray, q: float) -> np.ndarray:
     >>> hill(p, 0), hill(p, 1).round(3), hill(p, 2).round(3)
     (array([3., 1.]), array([2.828, 1.   ]), array([2.667, 1.   ]))
     """
-    p = np.atleast_2d(np.asarray(p, dtype=float))
-    empty = np.isnan(p).all(axis=1)
+    x = _rows(p)
+    empty = np.isnan(x).all(axis=1)
     if q == 0:
-        out = (p > 0).sum(axis=1).astype(float)
+        out = (x > 0).sum(axis=1).astype(float)
     elif q == 1:
-        out = np.exp(shannon(p))
+        out = np.exp(_shannon(x))
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
-            s = np.where(p > 0, np.where(p > 0, p, 1) ** q, 0.0).sum(axis=1)
+            s = np.where(x > 0, np.where(x > 0, x, 1) ** q, 0.0).sum(axis=1)
             out = s ** (1.0 / (1.0 - q))
-    return np.where(empty, np.nan, out)
+    return _per_row(np.where(empty, np.nan, out), p)
 
 
+@overload
 def hill_distance_weighted(
-    counts: np.ndarray, distances: np.ndarray, q: float, beta: float
-) -> np.ndarray:
-    """Hill number weighted by the distance to the nearest instance of each category
-    (cityseer's ``hill_wt``, a phylogenetic-style Hill number after Chao, Chiu & Jost
-    2010 with branch lengths :math:`w_i = e^{-\\beta d_i}`).
+    counts: pd.DataFrame, distances: ArrayLike, q: float, beta: float
+) -> pd.Series: ...
+@overload
+def hill_distance_weighted(
+    counts: ArrayLike, distances: ArrayLike, q: float, beta: float
+) -> Float: ...
+def hill_distance_weighted(
+    counts: ArrayLike | pd.DataFrame, distances: ArrayLike, q: float, beta: float
+) -> Float | pd.Series:
+    """Hill number weighted by the distance to the nearest instance of each category.
 
-    With :math:`p_i` the category shares, :math:`d_i` the distance to the nearest
-    instance of category :math:`i` and :math:`T = \\sum_i w_i p_i`:
+    Cityseer's ``hill_wt``, a phylogenetic-style Hill number after Chao, Chiu & Jost
+    2010 with branch lengths :math:`w_i = e^{-\\beta d_i}`. With :math:`p_i` the
+    category shares, :math:`d_i` the distance to the nearest instance of category
+    :math:`i` and :math:`T = \\sum_i w_i p_i`:
 
     .. math:: D_q = \\Big(\\sum_i w_i (p_i / T)^q\\Big)^{1/(1-q)}, \\qquad
               D_1 = \\exp\\Big(-\\sum_i \\frac{w_i p_i}{T} \\ln \\frac{w_i p_i}{T}\\Big)
@@ -184,10 +276,22 @@ def hill_distance_weighted(
     Rows with no observation give NaN. Agrees with cityseer's
     ``hill_diversity_branch_distance_wt`` (with ``max_curve_wt = 1``).
 
+    Parameters
+    ----------
+    counts : array_like or DataFrame
+        Counts of each category (columns) around each place (rows).
+    distances : array_like
+        Distance (m) from each place to the nearest instance of each category, same
+        shape as ``counts``.
+    q : float
+        The order of the Hill number (0, 1, 2, ...).
+    beta : float
+        Decay per metre of the weights :math:`w_i = e^{-\\beta d_i}`.
+
     Returns
     -------
-    ndarray
-        One value per row (a plain array, not a Series).
+    ndarray or Series
+        One value per row (a Series indexed like ``counts`` when it is a DataFrame).
 
     Examples
     --------
@@ -199,8 +303,8 @@ def hill_distance_weighted(
     >>> hill_distance_weighted([[2, 2]], [[0, 400]], q=0, beta=0.005).round(3)
     array([1.135])
     """
-    c = np.atleast_2d(np.asarray(counts, dtype=float))
-    d = np.atleast_2d(np.asarray(distances, dtype=float))
+    c = _rows(counts)
+    d = _rows(distances)
     p = shares(c)
     present = c > 0
     w = np.where(present, np.exp(-beta * np.where(present, d, 0.0)), 0.0)
@@ -216,15 +320,26 @@ def hill_distance_weighted(
             out = np.where(present, w * np.where(present, r, 1) ** q, 0.0).sum(
                 axis=1
             ) ** (1.0 / (1.0 - q))
-    return np.where(np.isnan(p).all(axis=1) | (T[:, 0] <= 0), np.nan, out)
+    return _per_row(
+        np.where(np.isnan(p).all(axis=1) | (T[:, 0] <= 0), np.nan, out), counts
+    )
 
 
-def landuse_surface(zoning: gpd.GeoDataFrame, functions: list[str]) -> gpd.GeoDataFrame:
+def landuse_surface(
+    zoning: gpd.GeoDataFrame, functions: Sequence[str]
+) -> gpd.GeoDataFrame:
     """Non-overlapping surface of each function: one (multi)polygon per function.
 
     Where polygons of different functions overlap (e.g. a park inside a residential
     polygon), the function listed first in ``functions`` wins the overlap - put the more
     specific functions first.
+
+    Parameters
+    ----------
+    zoning : GeoDataFrame
+        Polygons with a ``function`` column (:func:`bxlplan.loading.classify_functions`).
+    functions : sequence of str
+        The functions to keep, the one that wins an overlap first.
 
     Returns
     -------
@@ -245,14 +360,16 @@ def landuse_surface(zoning: gpd.GeoDataFrame, functions: list[str]) -> gpd.GeoDa
     0    green  10000.0
     1  housing   5000.0
     """
-    taken = shapely.Polygon()
+    taken: shapely.Geometry = shapely.Polygon()
     geoms = []
     for fn in functions:
         g = shapely.union_all(zoning.loc[zoning["function"] == fn].geometry.values)
         g = shapely.difference(g, taken)
         geoms.append(g)
         taken = shapely.union(taken, g)
-    return gpd.GeoDataFrame({"function": functions}, geometry=geoms, crs=zoning.crs)
+    return gpd.GeoDataFrame(
+        {"function": list(functions)}, geometry=geoms, crs=zoning.crs
+    )
 
 
 def landuse_mix(
@@ -262,10 +379,12 @@ def landuse_mix(
 
     Parameters
     ----------
-    areas
+    areas : GeoDataFrame
         Polygons to assess (EPSG:31370).
-    surface
+    surface : GeoDataFrame
         One non-overlapping geometry per function (:func:`landuse_surface`).
+    prefix : str, default "mix_landuse"
+        The prefix of the columns.
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Social mix: income position, income diversity, segregation indices, social housing.
+"""Social mix: income diversity, segregation indices and weighted quantiles.
 
 With :math:`t_i` the population of sub-unit :math:`i`, :math:`T = \\sum_i t_i`,
 :math:`p_{ik}` the share of group :math:`k` in :math:`i` and :math:`P_k` its share overall:
@@ -13,25 +13,37 @@ With :math:`t_i` the population of sub-unit :math:`i`, :math:`T = \\sum_i t_i`,
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 from .diversity import normalised_entropy, shares
 
 __all__ = [
     "dissimilarity",
-    "income_position",
     "information_theory_h",
     "local_entropy",
-    "social_housing_share",
     "weighted_quantiles",
 ]
 
 
-def dissimilarity(group: np.ndarray, total: np.ndarray) -> float:
+def dissimilarity(group: ArrayLike, total: ArrayLike) -> float:
     """Index of dissimilarity D of a group across sub-units (NaN if undefined).
 
-    ``group`` and ``total`` are the group's count and the population of each sub-unit;
-    D is NaN when the population is zero or the group is nobody or everybody.
+    Parameters
+    ----------
+    group : array_like
+        The group's count in each sub-unit.
+    total : array_like
+        The population of each sub-unit.
+
+    Returns
+    -------
+    float
+        D in [0, 1]; NaN when the population is zero or the group is nobody or
+        everybody.
 
     Examples
     --------
@@ -42,24 +54,32 @@ def dissimilarity(group: np.ndarray, total: np.ndarray) -> float:
     >>> dissimilarity([0, 0], [10, 10])
     nan
     """
-    group = np.asarray(group, dtype=float)
-    total = np.asarray(total, dtype=float)
-    T = total.sum()
+    g = np.asarray(group, dtype=float)
+    t = np.asarray(total, dtype=float)
+    T = t.sum()
     if T <= 0:
         return float("nan")
-    P = group.sum() / T
+    P = g.sum() / T
     if P <= 0 or P >= 1:
         return float("nan")
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(total > 0, group / np.where(total > 0, total, 1), 0.0)
-    return float((total * np.abs(p - P)).sum() / (2 * T * P * (1 - P)))
+        p = np.where(t > 0, g / np.where(t > 0, t, 1), 0.0)
+    return float((t * np.abs(p - P)).sum() / (2 * T * P * (1 - P)))
 
 
-def information_theory_h(counts: np.ndarray) -> float:
-    """Multigroup information theory index H (sub-units x groups counts).
+def information_theory_h(counts: ArrayLike) -> float:
+    """Multigroup information theory index H of counts (sub-units x groups).
 
-    0 when every sub-unit has the overall group mix, 1 when each sub-unit holds one
-    group only; NaN with no population or a single group.
+    Parameters
+    ----------
+    counts : array_like
+        The count of each group (columns) in each sub-unit (rows).
+
+    Returns
+    -------
+    float
+        0 when every sub-unit has the overall group mix, 1 when each sub-unit holds
+        one group only; NaN with no population or a single group.
 
     Examples
     --------
@@ -85,13 +105,23 @@ def information_theory_h(counts: np.ndarray) -> float:
     return float(terms.sum() / (T * E))
 
 
-def local_entropy(counts: np.ndarray) -> np.ndarray:
+@overload
+def local_entropy(counts: pd.DataFrame) -> pd.Series: ...
+@overload
+def local_entropy(counts: ArrayLike) -> NDArray[np.float64]: ...
+def local_entropy(counts: ArrayLike | pd.DataFrame) -> NDArray[np.float64] | pd.Series:
     """Normalised entropy of each row of group counts (NaN for empty rows).
+
+    Parameters
+    ----------
+    counts : array_like or DataFrame
+        The count of each group (columns) in each place (rows).
 
     Returns
     -------
-    ndarray
-        One value per row in [0, 1] (a plain array, not a Series).
+    ndarray or Series
+        One value per row in [0, 1]; a Series indexed like ``counts`` when it is a
+        DataFrame.
 
     Examples
     --------
@@ -99,27 +129,33 @@ def local_entropy(counts: np.ndarray) -> np.ndarray:
     array([ 1.,  0., nan])
     """
     x = np.atleast_2d(np.asarray(counts, dtype=float))
-    return normalised_entropy(shares(x), x.shape[1])
-
-
-def income_position(income: np.ndarray, reference: float) -> np.ndarray:
-    """Median income relative to the regional median (1 = regional median).
-
-    Examples
-    --------
-    >>> income_position([20000, 40000], 20000)
-    array([1., 2.])
-    """
-    return np.asarray(income, dtype=float) / float(reference)
+    out = normalised_entropy(shares(x), x.shape[1])
+    if isinstance(counts, pd.DataFrame):
+        return pd.Series(out, index=counts.index)
+    return out
 
 
 def weighted_quantiles(
-    values: np.ndarray, weights: np.ndarray, qs: np.ndarray
-) -> np.ndarray:
+    values: ArrayLike, weights: ArrayLike, qs: ArrayLike
+) -> NDArray[np.float64]:
     """Quantiles of ``values`` weighted by ``weights`` (NaN values ignored).
 
     Each value sits at the middle of its weight on the cumulative scale; quantiles
     between two values are interpolated linearly.
+
+    Parameters
+    ----------
+    values : array_like
+        The values (NaN values and values of zero weight are ignored).
+    weights : array_like
+        The weight of each value (e.g. its population).
+    qs : array_like
+        The quantiles wanted, in [0, 1].
+
+    Returns
+    -------
+    ndarray
+        One value per quantile of ``qs``.
 
     Examples
     --------
@@ -133,25 +169,4 @@ def weighted_quantiles(
     order = np.argsort(v)
     v, w = v[order], w[order]
     cum = (np.cumsum(w) - 0.5 * w) / w.sum()
-    return np.interp(qs, cum, v)
-
-
-def social_housing_share(
-    social: np.ndarray, total: np.ndarray, target: float = 0.15
-) -> tuple[np.ndarray, np.ndarray]:
-    """Share of social dwellings and the gap to the target (positive = dwellings missing).
-
-    Returns (share, gap_dwellings) with NaN where the dwelling stock is unknown or zero.
-
-    Examples
-    --------
-    >>> share, gap = social_housing_share([30, 0], [100, 0])
-    >>> share, gap  # 30 % social: 15 dwellings above the 15 % target
-    (array([0.3, nan]), array([-15.,  nan]))
-    """
-    social = np.asarray(social, dtype=float)
-    total = np.asarray(total, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(total > 0, social / np.where(total > 0, total, 1), np.nan)
-    gap = np.where(np.isfinite(share), target * total - social, np.nan)
-    return share, gap
+    return np.interp(np.asarray(qs, dtype=float), cum, v)
