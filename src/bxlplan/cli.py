@@ -238,7 +238,7 @@ def check_cmd(
     folder = data_dir(data)
     with console.status("checking layers..."):
         results = check_data(folder)
-    colours = {"ok": "green", "warning": "yellow", "missing": "yellow", "broken": "red"}
+    colours = {"ok": "green", "missing": "yellow", "broken": "red"}
     table = Table(title=f"bxlplan check {folder}")
     for col in ("layer", "required", "status", "features", "notes"):
         table.add_column(col, overflow="fold")

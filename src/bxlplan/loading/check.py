@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -17,13 +17,40 @@ from .load import load
 __all__ = ["LayerCheck", "check_data", "list_layers"]
 
 
+Status = Literal["ok", "missing", "broken"]
+
+
 @dataclass
 class LayerCheck:
-    """The outcome of loading one layer: ``ok``, ``warning``, ``missing`` or ``broken``."""
+    """The outcome of loading one layer: ``ok``, ``missing`` or ``broken``.
+
+    Parameters
+    ----------
+    layer : str
+        The catalog name of the layer.
+    required : bool
+        Whether an assessment needs the layer.
+    status : {"ok", "missing", "broken"}
+        ``missing``: no file of the layer in the data folder; ``broken``: a file that
+        does not load or holds implausible values.
+    features : int, optional
+        The number of features loaded.
+    source : str, optional
+        The file the layer was read from.
+    messages : list of str
+        What loading reported, and the problems found.
+    details : dict
+        Extra tables (``summary`` of the facilities, ``network`` of the streets).
+
+    Examples
+    --------
+    >>> LayerCheck("streets", required=True, status="missing").failed
+    True
+    """
 
     layer: str
     required: bool
-    status: str
+    status: Status
     features: int | None = None
     source: str | None = None
     messages: list[str] = field(default_factory=list)
@@ -31,11 +58,30 @@ class LayerCheck:
 
     @property
     def failed(self) -> bool:
+        """Whether a required layer is missing or broken."""
         return self.required and self.status in ("missing", "broken")
 
 
 def check_data(data: Path) -> list[LayerCheck]:
-    """Load every catalog layer from ``data`` and report what is present and sound."""
+    """Load every catalog layer from ``data`` and report what is present and sound.
+
+    Parameters
+    ----------
+    data : Path
+        The data folder.
+
+    Returns
+    -------
+    list of LayerCheck
+        One per catalog layer, in the order of the catalog.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> checks = check_data(Path(tempfile.mkdtemp()))  # an empty folder
+    >>> sorted({c.status for c in checks}), any(c.failed for c in checks)
+    (['broken', 'missing'], True)
+    """
     results = []
     for name, spec in catalog().items():
         if not spec.files and spec.kind != "facilities":
@@ -77,7 +123,26 @@ def check_data(data: Path) -> list[LayerCheck]:
 
 
 def list_layers(data: Path | None) -> pd.DataFrame:
-    """The catalog as a table: layer, group, source, licence, presence and features."""
+    """The catalog as a table: layer, group, source, licence, presence and features.
+
+    Parameters
+    ----------
+    data : Path or None
+        The data folder; None lists the catalog only (nothing present).
+
+    Returns
+    -------
+    DataFrame
+        ``layer``, ``group``, ``required``, ``source`` (the file found, relative to
+        ``data``), ``official`` (the official dataset), ``licence``, ``present`` and
+        ``features`` (the count, for vector layers).
+
+    Examples
+    --------
+    >>> table = list_layers(None)
+    >>> "streets" in set(table["layer"]), bool(table["present"].any())
+    (True, False)
+    """
     rows = []
     for name, spec in catalog().items():
         found = spec.find_file(data) if data is not None else None
@@ -99,7 +164,9 @@ def list_layers(data: Path | None) -> pd.DataFrame:
                 "layer": name,
                 "group": spec.group,
                 "required": spec.required,
-                "source": str(found[0].relative_to(data)) if found else "",
+                "source": str(found[0].relative_to(data))
+                if found and data is not None
+                else "",
                 "official": (spec.fetch or {}).get("typename")
                 or (spec.fetch or {}).get("dataset")
                 or "",
