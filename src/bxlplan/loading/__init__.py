@@ -10,6 +10,7 @@ dispatcher, and the user's own polygons) on top.
 from __future__ import annotations
 
 from .catalog import LayerSpec, catalog, data_dir, get_spec
+from .layers import land_use_functions
 from .load import classify_functions, load, load_polygons, polygon_areas
 from .provenance import provenance, sha256_file
 
@@ -19,6 +20,7 @@ __all__ = [
     "classify_functions",
     "data_dir",
     "get_spec",
+    "land_use_functions",
     "load",
     "load_polygons",
     "polygon_areas",

@@ -38,29 +38,49 @@ __all__ = [
     "classify",
     "facility_summary",
     "load_facilities",
-    "threshold_m",
 ]
 
 
 def categories(spec: LayerSpec | None = None) -> dict[str, dict[str, Any]]:
-    """Facility categories with label, theme, minutes and ``threshold_m`` (metres)."""
+    """Facility categories with label, theme, minutes and ``threshold_m`` (metres).
+
+    The threshold is the walking time at the walking speed of the catalog
+    (``walking_speed_m_s`` of ``layers/facilities.yaml``, its only place).
+
+    Parameters
+    ----------
+    spec : LayerSpec, optional
+        The ``facilities`` entry of the catalog (default: the catalog's).
+
+    Returns
+    -------
+    dict
+        Category -> its entry of the catalog (``label``, ``theme``, ``minutes``, ...)
+        and ``threshold_m``.
+
+    Raises
+    ------
+    ConfigError
+        When the catalog gives no walking speed.
+
+    Examples
+    --------
+    >>> cats = categories()
+    >>> cats["pharmacy"]["minutes"], cats["pharmacy"]["threshold_m"]
+    (10, 800)
+    """
     spec = spec or get_spec("facilities")
-    speed = float(spec.raw.get("walking_speed_m_s", 4.8 / 3.6))
+    if "walking_speed_m_s" not in spec.raw:
+        raise ConfigError(
+            f"layer '{spec.name}': 'walking_speed_m_s' is missing from the catalog "
+            "(metres per second, e.g. 1.3333333 for 4.8 km/h)"
+        )
+    speed = float(spec.raw["walking_speed_m_s"])
     out = {}
     for name, cat in spec.raw["categories"].items():
         minutes = float(cat["minutes"])
         out[name] = {**cat, "threshold_m": round(minutes * 60 * speed)}
     return out
-
-
-def threshold_m(category: str) -> int:
-    """Default walking threshold of a category in metres (5/10/20 min = 400/800/1600)."""
-    cats = categories()
-    if category not in cats:
-        raise ConfigError(
-            f"unknown facility category '{category}'; known: {sorted(cats)}"
-        )
-    return int(cats[category]["threshold_m"])
 
 
 def _tag_match(values: pd.Series, patterns: str | list[str]) -> pd.Series:
@@ -81,9 +101,37 @@ def classify(
 ) -> pd.DataFrame:
     """Classify the features of one source with the rules written for it.
 
-    Returns one row per (feature, category): the feature's index in ``feature``, the
-    ``category`` and the ``rule`` (its number in the table). With ``multi=False`` the
-    first matching rule wins; with ``multi=True`` every matching rule applies.
+    Parameters
+    ----------
+    features : DataFrame
+        The features of the source, with their tags as columns.
+    rules : list of dict
+        The rule table (``rules`` of ``layers/facilities.yaml``): ``source``,
+        ``category``, ``tags`` (tag -> glob patterns), optionally ``name`` (a regular
+        expression) and ``min_area_ha``.
+    source : str
+        The source the features come from: only its rules apply.
+    multi : bool, default False
+        With False the first matching rule wins; with True every matching rule
+        applies.
+
+    Returns
+    -------
+    DataFrame
+        One row per (feature, category): the feature's index in ``feature``, the
+        ``category`` and the ``rule`` (its number in the table).
+
+    Examples
+    --------
+    >>> pois = pd.DataFrame({"amenity": ["pharmacy", "bar", "library"]})
+    >>> rules = [
+    ...     {"source": "poi", "category": "pharmacy", "tags": {"amenity": "pharmacy"}},
+    ...     {"source": "poi", "category": "library", "tags": {"amenity": "librar*"}},
+    ... ]
+    >>> classify(pois, rules, "poi")
+       feature  category  rule
+    0        0  pharmacy     0
+    1        2   library     1
     """
     taken = pd.Series(False, index=features.index)
     parts = []
@@ -187,8 +235,36 @@ def load_facilities(
 ) -> gpd.GeoDataFrame:
     """Load and classify every facility source (see the module docstring).
 
-    ``layers`` are catalog layers already loaded (e.g. ``green_spaces``, ``region``):
-    they are reused instead of being read again.
+    :func:`bxlplan.load` calls it for ``load("facilities")``.
+
+    Parameters
+    ----------
+    spec : LayerSpec
+        The ``facilities`` entry of the catalog.
+    data : Path
+        The data folder.
+    layers : dict, optional
+        Catalog layers already loaded (e.g. ``green_spaces``, ``region``): reused
+        instead of being read again.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per (facility, category) in EPSG:31370: ``facility_id``,
+        ``category``, ``threshold_m``, ``source``, ``rule_text``, ... Missing and
+        partial categories, counts and provenance in ``.attrs["bxlplan"]``.
+
+    Raises
+    ------
+    DataError
+        When a required source is missing or unreadable.
+
+    Examples
+    --------
+    >>> from bxlplan.loading.catalog import data_dir, get_spec
+    >>> fac = load_facilities(get_spec("facilities"), data_dir())  # $BXLPLAN_DATA
+    >>> fac.crs.to_epsg(), "pharmacy" in set(fac["category"])
+    (31370, True)
     """
     given = layers or {}
     report: list[str] = []
@@ -387,8 +463,29 @@ def _dedupe(
 
 
 def facility_summary(fac: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Count of facilities per category with its status: ``ok``, ``partial`` or
-    ``missing`` (no data: never to be read as zero facilities)."""
+    """Count of facilities per category with its status.
+
+    Parameters
+    ----------
+    fac : GeoDataFrame
+        Facilities (:func:`load_facilities`).
+
+    Returns
+    -------
+    DataFrame
+        One row per category of the catalog: ``category``, ``label_en``,
+        ``threshold_m``, ``count`` and ``status``: ``ok``, ``partial`` or ``missing``
+        (no data: never to be read as zero facilities; ``count`` is NA then).
+
+    Examples
+    --------
+    >>> fac = gpd.GeoDataFrame({"category": ["pharmacy", "pharmacy"],
+    ...                         "facility_id": [1, 2]},
+    ...                        geometry=gpd.points_from_xy([0, 1], [0, 1]))
+    >>> summary = facility_summary(fac).set_index("category")
+    >>> summary.loc["pharmacy", "count"], summary.loc["library", "status"]
+    (2, 'missing')
+    """
     meta = fac.attrs.get("bxlplan", {})
     cats = categories()
     counts = (

@@ -32,7 +32,7 @@ from .readers import read_table, read_vector
 from .transit import read_stops
 from .validate import apply_columns, clean_geometries, to_working_crs
 
-__all__ = ["classify_functions", "function_rules", "load_layer"]
+__all__ = ["classify_functions", "function_rules", "land_use_functions", "load_layer"]
 
 _log = logging.getLogger(__name__)
 
@@ -68,8 +68,36 @@ def load_layer(
 ) -> gpd.GeoDataFrame | pd.DataFrame:
     """Load one layer of the catalog of any kind but ``facilities``.
 
-    Parameters, result and errors are those of :func:`bxlplan.load`, which calls it;
-    ``facilities`` (built from several layers) raises a :class:`ConfigError` here.
+    :func:`bxlplan.load` calls it for every layer but ``facilities`` (built from
+    several layers).
+
+    Parameters
+    ----------
+    name : str
+        The catalog name of the layer.
+    data : str or path-like, optional
+        The data folder (default ``$BXLPLAN_DATA``).
+    path : str or path-like, optional
+        A file to read instead of the one the catalog finds in ``data``.
+
+    Returns
+    -------
+    GeoDataFrame or DataFrame
+        The cleaned layer (a DataFrame for tables), provenance in
+        ``.attrs["bxlplan"]``.
+
+    Raises
+    ------
+    ConfigError
+        For ``facilities`` or a name not in the catalog.
+    DataError
+        When the file is missing, unreadable or empty.
+
+    Examples
+    --------
+    >>> region = load_layer("region")  # the data folder from $BXLPLAN_DATA
+    >>> len(region), region.crs.to_epsg()
+    (1, 31370)
     """
     spec = get_spec(name)
     if spec.kind == "facilities":
@@ -197,13 +225,72 @@ def _post_neighbourhoods(
     return gdf
 
 
+def land_use_functions() -> tuple[str, ...]:
+    """The canonical land-use functions, in the order that wins an overlap.
+
+    The one list of ``layers/functions.yaml`` (``functions``): the land-use mix, the
+    scenarios' ``land_use`` and the labels all read it from there.
+
+    Returns
+    -------
+    tuple of str
+        The functions, the more specific first (a park inside a residential polygon
+        counts as green, see :func:`bxlplan.indicators.diversity.landuse_surface`).
+
+    Examples
+    --------
+    >>> land_use_functions()
+    ('green', 'transport', 'facilities', 'economic', 'mixed', 'housing', 'other')
+    """
+    return tuple(read_catalog_file("functions.yaml")["functions"])
+
+
 def function_rules(kind: str) -> Any:
-    """Return the mapping ``kind`` (``pras`` or ``osm_landuse``) of functions.yaml."""
+    """Return the rules of ``layers/functions.yaml`` that map ``kind`` to functions.
+
+    Parameters
+    ----------
+    kind : {"pras", "osm_landuse"}
+        The classification: PRAS/GBP zone names or OSM ``landuse`` values.
+
+    Returns
+    -------
+    list of dict or dict
+        For ``pras``, the ordered rules (``pattern``, ``function``); for
+        ``osm_landuse``, a mapping value -> function (``*`` the default).
+
+    Examples
+    --------
+    >>> function_rules("osm_landuse")["residential"]
+    'housing'
+    """
     return read_catalog_file("functions.yaml")[kind]
 
 
 def classify_functions(values: pd.Series, kind: str) -> pd.Series:
-    """Map zone names (``pras``) or OSM ``landuse`` values to canonical functions."""
+    """Map zone names (``pras``) or OSM ``landuse`` values to canonical functions.
+
+    Parameters
+    ----------
+    values : Series
+        Zone names (``pras``) or OSM ``landuse`` values.
+    kind : {"pras", "osm_landuse"}
+        Which rules of ``layers/functions.yaml`` apply (:func:`function_rules`).
+
+    Returns
+    -------
+    Series
+        The function of each value (:func:`land_use_functions`), indexed like
+        ``values``; ``other`` when no rule matches.
+
+    Examples
+    --------
+    >>> zones = pd.Series(["Zone d'habitation", "Zone de parc"])
+    >>> classify_functions(zones, "pras").tolist()
+    ['housing', 'green']
+    >>> classify_functions(pd.Series(["retail", "quarry"]), "osm_landuse").tolist()
+    ['economic', 'other']
+    """
     rules = function_rules(kind)
     if kind == "osm_landuse":
         default = rules.get("*", "other")

@@ -21,19 +21,11 @@ import yaml
 from .._yaml import compose_yaml, construct
 from ..errors import BxlplanError, ConfigError
 from ..loading.catalog import read_catalog_file
+from ..loading.layers import land_use_functions
 
 __all__ = ["Facility", "Scenario", "perimeter_area", "read_scenario"]
 
 TENURES = ("social", "moderate", "market")
-FUNCTIONS = (
-    "housing",
-    "mixed",
-    "economic",
-    "facilities",
-    "green",
-    "transport",
-    "other",
-)
 TOP_KEYS = {
     "name",
     "title",
@@ -449,7 +441,7 @@ def read_scenario(
             gdoc,
             gitems["land_use"][1],
             "land_use",
-            FUNCTIONS,
+            land_use_functions(),
             maximum=1.0,
             why="a share of the perimeter is between 0 and 1",
         )
