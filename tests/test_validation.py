@@ -14,8 +14,6 @@ import bxlplan
 from bxlplan.errors import DataError
 from bxlplan.loading.validate import parse_numbers
 
-from .conftest import square
-
 
 def _write_units(tmp_path, gdf, name="units.gpkg"):
     path = tmp_path / name
@@ -180,7 +178,9 @@ def test_user_polygons(tmp_path, tiny_units):
     pts = gpd.GeoDataFrame(geometry=[shapely.Point(148500, 169500)], crs=31370)
     with pytest.raises(DataError, match="must be polygons"):
         bxlplan.load_polygons(_write_units(tmp_path, pts, "pts.gpkg"))
-    assert square(0, 0, 1).area == 1
+    # back in Lambert 72 where they were drawn: the same two 1 km squares
+    assert areas.area.tolist() == pytest.approx([1e6, 1e6], rel=1e-6)
+    assert areas.geometry.iloc[0].equals_exact(tiny_units.geometry.iloc[0], 0.01)
 
 
 def test_unknown_area_spec_names_the_choices(tmp_path):
