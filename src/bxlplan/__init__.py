@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time they load on first 
     from . import exports as export
     from . import scenarios as scenario
     from .indicators import registry
-    from .scoring.assess import Assessment, Context, assess, prepare
+    from .scoring import Assessment, Context, assess, prepare
 
 __all__ = [
     "Assessment",
@@ -75,10 +75,10 @@ __all__ = [
 
 # name -> (module, attribute or None for the module itself), imported on first use
 _LAZY: dict[str, tuple[str, str | None]] = {
-    "prepare": (".scoring.assess", "prepare"),
+    "prepare": (".scoring.baseline", "prepare"),
     "assess": (".scoring.assess", "assess"),
     "Assessment": (".scoring.assess", "Assessment"),
-    "Context": (".scoring.assess", "Context"),
+    "Context": (".scoring.context", "Context"),
     "scenario": (".scenarios", None),
     "export": (".exports", None),
     "registry": (".indicators.registry", None),
@@ -109,13 +109,13 @@ def areas(
 
     Parameters
     ----------
-    spec
+    spec : str, path-like or GeoDataFrame
         ``"neighbourhoods"``, ``"communes"``, ``"zru"``, ``"cru"``, ``"cqd"``,
         ``"grid:<metres>"``, ``"hex:<metres>"``, the path of a polygon file, or a
         GeoDataFrame of polygons (any CRS; checked and reprojected to EPSG:31370).
-    data
+    data : str or path-like, optional
         The data folder (default ``$BXLPLAN_DATA``).
-    kwargs
+    **kwargs
         ``id_field``, ``name_field`` (a file or a GeoDataFrame), ``max_cells`` (a
         grid), ``layer`` (a file).
 
@@ -129,6 +129,13 @@ def areas(
     DataError
         For an unknown spec, a frame or file without a CRS, geometries that are not
         polygons, areas outside the region or repeated identifiers.
+
+    Examples
+    --------
+    >>> import bxlplan
+    >>> grid = bxlplan.areas("grid:1000")  # the data folder from $BXLPLAN_DATA
+    >>> grid.crs.to_epsg(), {"area_id", "name_fr", "name_nl"} <= set(grid.columns)
+    (31370, True)
     """
     import geopandas as gpd
 

@@ -88,7 +88,25 @@ def _publish(tmp: Path, path: Path) -> None:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    A reader never sees a half-written file: either the old one or the new one.
+
+    Parameters
+    ----------
+    path : Path
+        The file to write (its folder is created when absent).
+    data : bytes
+        The whole content.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "out" / "note.txt"
+    >>> atomic_write(path, b"hello")
+    >>> path.read_bytes(), [p.name for p in path.parent.iterdir()]
+    (b'hello', ['note.txt'])
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -109,10 +127,36 @@ def atomic_path(
 ) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.
 
+    For writers that want a file name rather than bytes (GDAL, rasterio). On an
+    exception nothing replaces ``path``.
+
+    Parameters
+    ----------
+    path : Path
+        The file to write.
+    overwrite : bool, default False
+        Replace ``path`` when it exists.
+    suffix : str, optional
+        The suffix of the temporary file (default: that of ``path``).
+
+    Yields
+    ------
+    Path
+        The temporary file to write.
+
     Raises
     ------
     DataError
         When ``path`` exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "table.csv"
+    >>> with atomic_path(path) as tmp:
+    ...     _ = tmp.write_text("a,b\\n1,2\\n")
+    >>> path.read_text().splitlines()
+    ['a,b', '1,2']
     """
     path = Path(path)
     check_target(path, overwrite)
@@ -127,7 +171,31 @@ def atomic_path(
 
 
 def check_target(path: Path, overwrite: bool) -> None:
-    """Refuse to replace an existing file unless ``overwrite``."""
+    """Refuse to replace an existing file unless ``overwrite``.
+
+    Parameters
+    ----------
+    path : Path
+        The file about to be written.
+    overwrite : bool
+        Whether replacing it is allowed.
+
+    Raises
+    ------
+    DataError
+        When ``path`` exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "map.html"
+    >>> check_target(path, overwrite=False)  # absent: fine
+    >>> _ = path.write_text("<html/>")
+    >>> check_target(path, overwrite=False)
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.DataError: .../map.html already exists: pass --overwrite ...
+    """
     if Path(path).exists() and not overwrite:
         raise DataError(
             f"{path} already exists: pass --overwrite (overwrite=True) to replace it"
@@ -143,10 +211,28 @@ def run_timestamp() -> dt.datetime:
     ``SOURCE_DATE_EPOCH`` (seconds since 1970, https://reproducible-builds.org) replaces
     the current time when it is set, for byte-identical outputs.
 
+    Returns
+    -------
+    datetime.datetime
+        An aware datetime in UTC, without microseconds.
+
     Raises
     ------
     ConfigError
         When ``SOURCE_DATE_EPOCH`` is not a whole number of seconds.
+
+    Examples
+    --------
+    >>> saved = os.environ.pop("SOURCE_DATE_EPOCH", None)
+    >>> run_timestamp().microsecond
+    0
+    >>> os.environ["SOURCE_DATE_EPOCH"] = "1700000000"
+    >>> run_timestamp().isoformat()
+    '2023-11-14T22:13:20+00:00'
+    >>> if saved is None:
+    ...     del os.environ["SOURCE_DATE_EPOCH"]
+    ... else:
+    ...     os.environ["SOURCE_DATE_EPOCH"] = saved
     """
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if not epoch:
@@ -197,6 +283,17 @@ def check_output_set(
     DataError
         When ``target`` (or a folder above it) is a file, when the folder cannot be
         written, or when files of the set exist and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp())
+    >>> check_output_set(target, ["assessment.gpkg", "rasters/distance_*.tif"])
+    >>> _ = (target / "assessment.gpkg").write_bytes(b"")
+    >>> check_output_set(target, ["assessment.gpkg"])
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.DataError: ...assessment.gpkg...
     """
     target = Path(target)
     names = list(names)
@@ -295,17 +392,26 @@ def _locked(target: Path, wait: float) -> Iterator[None]:
 class OutputStage:
     """The staging folder of an output set: write every file of the set into ``path``.
 
-    Attributes
+    :func:`output_set` makes one; its fields are what a writer needs.
+
+    Parameters
     ----------
-    path
+    path : Path
         The staging folder; write the set here, under the names it will have in
         ``target``.
-    target
+    target : Path
         The output folder.
-    run_time
+    run_time : datetime.datetime
         The run's time stamp (:func:`run_timestamp`), for every file of the set.
-    notes
+    notes : list of str
         What was cleaned up from earlier interrupted runs.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> stage = OutputStage(Path("out/.stage"), Path("out"), dt.datetime(2026, 1, 1))
+    >>> stage.final(stage.path / "maps" / "map.html").as_posix()
+    'out/maps/map.html'
     """
 
     path: Path
@@ -314,7 +420,25 @@ class OutputStage:
     notes: list[str] = field(default_factory=list)
 
     def final(self, path: str | Path) -> Path:
-        """Where a file written in the staging folder ends up once published."""
+        """Where a file written in the staging folder ends up once published.
+
+        Parameters
+        ----------
+        path : str or Path
+            A file inside the staging folder.
+
+        Returns
+        -------
+        Path
+            The same file under ``target``.
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> stage = OutputStage(Path("s"), Path("out"), dt.datetime(2026, 1, 1))
+        >>> stage.final("s/report.html").as_posix()
+        'out/report.html'
+        """
         return self.target / Path(path).relative_to(self.path)
 
 
@@ -514,10 +638,28 @@ def _recover(target: Path) -> list[str]:
 def clean_output_set(target: str | Path, *, wait: float = 60.0) -> list[str]:
     """Complete or remove what interrupted runs left beside ``target``.
 
+    Parameters
+    ----------
+    target : str or Path
+        The output folder.
+    wait : float, default 60.0
+        Seconds to wait for another run writing into ``target``.
+
     Returns
     -------
     list of str
         One sentence per leftover handled (also logged as warnings).
+
+    Raises
+    ------
+    DataError
+        When another run keeps ``target`` locked for longer than ``wait`` seconds.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> clean_output_set(Path(tempfile.mkdtemp()))  # nothing left over
+    []
     """
     target = Path(target)
     if not target.is_dir():
@@ -563,6 +705,16 @@ def output_set(
     DataError
         See :func:`check_output_set`; also when another run keeps ``target`` locked
         for longer than ``wait`` seconds.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "run"
+    >>> with output_set(target, ["a.txt", "b.txt"]) as stage:
+    ...     _ = (stage.path / "a.txt").write_text("a")
+    ...     _ = (stage.path / "b.txt").write_text("b")
+    >>> sorted(p.name for p in target.glob("*.txt"))
+    ['a.txt', 'b.txt']
     """
     target = Path(target)
     names = list(names)

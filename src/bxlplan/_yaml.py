@@ -147,6 +147,11 @@ def compose_yaml(
     max_bytes
         Larger files are refused.
 
+    Returns
+    -------
+    yaml.Node or None
+        The root node; None for an empty file.
+
     Raises
     ------
     ConfigError
@@ -210,8 +215,17 @@ def compose_yaml(
 
 
 def construct(node: yaml.Node) -> Any:
-    """Python values (dict, list, str, int, float, bool, None, date) of a node returned
-    by :func:`compose_yaml` (or one of its children).
+    """Python values of a node returned by :func:`compose_yaml` (or of a child).
+
+    Parameters
+    ----------
+    node : yaml.Node
+        A node of a checked document.
+
+    Returns
+    -------
+    object
+        dict, list, str, int, float, bool, None or date.
 
     Examples
     --------
@@ -233,7 +247,28 @@ def load_yaml(
 ) -> Any:
     """Read a YAML file safely: :func:`compose_yaml` then :func:`construct`.
 
-    An empty file gives ``None``. Use this for every YAML file bxlplan reads.
+    Use this for every YAML file bxlplan reads.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file; with ``text``, only the name used in messages.
+    text : str, optional
+        The YAML text, when already read.
+    what : str, default "file"
+        What the file is, for messages (``"scenario file"``, ``"catalog file"``).
+    max_bytes : int
+        Larger files are refused.
+
+    Returns
+    -------
+    object
+        The document's values (:func:`construct`); None for an empty file.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`compose_yaml`.
 
     Examples
     --------

@@ -63,4 +63,13 @@ class ConfigError(BxlplanError, ValueError):
 
 
 class FetchError(BxlplanError, OSError):
-    """An official web service could not be read (an ``OSError`` too)."""
+    """An official web service could not be read (an ``OSError`` too).
+
+    Examples
+    --------
+    >>> try:
+    ...     raise FetchError("https://example.org: HTTP 503 (service unavailable)")
+    ... except OSError as exc:
+    ...     print(isinstance(exc, BxlplanError), exc)
+    True https://example.org: HTTP 503 (service unavailable)
+    """
