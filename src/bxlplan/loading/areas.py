@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import shapely
 
 from ..errors import DataError
 from .catalog import read_catalog_file
-from .load import load, load_polygons
+from .load import load, load_polygons, polygon_areas
+from .postgis import is_postgres_url, read_table
 
 __all__ = ["grid_cell_count", "load_areas", "make_grid"]
 
@@ -154,7 +156,9 @@ def load_areas(
     name_field: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Areas from a spec: ``neighbourhoods``, ``communes``, ``zru``, ``cru``, ``cqd``,
-    ``grid:<metres>``, ``hex:<metres>`` or a path to a polygon file. Returns
+    ``grid:<metres>``, ``hex:<metres>``, a path to a polygon file or the URL of a
+    PostGIS table (``postgresql://user@host/database/schema.table``,
+    :mod:`bxlplan.loading.postgis`). Returns
     ``area_id``, ``name_fr``, ``name_nl`` and the geometry (EPSG:31370).
 
     Parameters
@@ -207,6 +211,13 @@ def load_areas(
             grid = make_grid(region, size, shape, max_cells=max_cells)
             grid["name_fr"] = grid["name_nl"] = grid["area_id"]
             return grid
+    if is_postgres_url(spec):  # a PostGIS table, checked as a polygon file is
+        return read_table(
+            spec,
+            check=functools.partial(
+                polygon_areas, id_field=id_field, name_field=name_field, data=data
+            ),
+        )
     path = Path(spec)
     if path.suffix.lower() in (".gpkg", ".geojson", ".json", ".shp"):
         return load_polygons(path, id_field=id_field, name_field=name_field, data=data)

@@ -28,6 +28,7 @@ from ..errors import DataError
 from .catalog import data_dir, get_spec, read_catalog_file
 from .facilities import load_facilities
 from .layers import classify_functions, function_rules, load_layer
+from .postgis import is_postgres_url, load_table_layer
 from .provenance import provenance, sha256_file
 from .readers import read_vector
 from .validate import WORKING_CRS, clean_geometries, to_working_crs
@@ -61,7 +62,9 @@ def load(
     data
         The data folder (default: ``$BXLPLAN_DATA``).
     path
-        Read this file instead of looking in the data folder.
+        Read this file instead of looking in the data folder, or this PostGIS table
+        (``postgresql://user@host/database/schema.table``, vector layers only; see
+        :mod:`bxlplan.loading.postgis`).
 
     Returns
     -------
@@ -85,6 +88,8 @@ def load(
     (145, 31370)
     """
     spec = get_spec(name)
+    if is_postgres_url(path):  # a PostGIS table (bxlplan.loading.postgis)
+        return load_table_layer(spec, str(path))
     if spec.kind == "facilities":
         return load_facilities(spec, data_dir(data))
     return load_layer(name, data, path=path)
