@@ -47,7 +47,37 @@ _PLACEHOLDERS = {
 
 @dataclass(frozen=True)
 class Indicator:
-    """One registry entry, bound to the placeholder values of a column (``params``)."""
+    """One registry entry, bound to the placeholder values of a column (``params``).
+
+    :func:`describe` makes them from ``layers/indicators.yaml``.
+
+    Parameters
+    ----------
+    id : str
+        The id pattern (``access_{category}_within_{threshold}m_share``).
+    labels : dict
+        Label per language (``fr``, ``nl``, ``en``), with placeholders.
+    unit : str
+        The unit (``%``, ``m``, ``index``, ...).
+    weighting : str
+        How an area's value is weighted: ``residents``, ``land``, ``none``, ...
+    formula : str
+        The formula, in words.
+    reference : str
+        The literature or source it follows.
+    inputs : tuple of str
+        The catalog layers it is computed from.
+    coverage : str
+        Where it is defined (e.g. inhabited areas only).
+    params : dict
+        The placeholder values of the column (``{"category": "pharmacy"}``).
+
+    Examples
+    --------
+    >>> d = describe("access_pharmacy_within_800m_share")
+    >>> d.unit, d.weighting, d.params["threshold"]
+    ('%', 'residents', '800')
+    """
 
     id: str
     labels: dict[str, str]
@@ -60,8 +90,20 @@ class Indicator:
     params: dict[str, str] = field(default_factory=dict)
 
     def label(self, lang: str = "fr") -> str:
-        """The label in ``lang`` with its placeholders filled in (category labels
-        from ``layers/facilities.yaml``).
+        """The label in ``lang`` with its placeholders filled in.
+
+        Category labels come from ``layers/facilities.yaml``, function labels from
+        ``layers/functions.yaml``.
+
+        Parameters
+        ----------
+        lang : {"fr", "nl", "en"}
+            The language.
+
+        Returns
+        -------
+        str
+            The label.
 
         Raises
         ------
@@ -122,6 +164,12 @@ def _entries() -> tuple[tuple[re.Pattern[str], dict[str, Any], str], ...]:
 def indicators() -> dict[str, dict[str, Any]]:
     """Every registry entry by id pattern (as declared in ``layers/indicators.yaml``).
 
+    Returns
+    -------
+    dict
+        Id pattern -> its entry (``labels``, ``unit``, ``weighting``, ``formula``,
+        ``reference``, ...).
+
     Examples
     --------
     >>> entries = indicators()
@@ -138,6 +186,16 @@ def describe(column: str) -> Indicator | None:
 
     A pattern with ``{category}`` matches only categories of ``layers/facilities.yaml``,
     so ``access_green_space_large_nearest_m`` is the category ``green_space_large``.
+
+    Parameters
+    ----------
+    column : str
+        A column of an assessment.
+
+    Returns
+    -------
+    Indicator or None
+        The entry, bound to the column's placeholder values.
 
     Examples
     --------
@@ -173,6 +231,16 @@ def describe(column: str) -> Indicator | None:
 def resident_weighted(columns: list[str]) -> list[str]:
     """The columns whose values are resident-weighted (NaN for uninhabited areas).
 
+    Parameters
+    ----------
+    columns : list of str
+        Columns of an assessment.
+
+    Returns
+    -------
+    list of str
+        Those whose registry weighting is ``residents``, in the given order.
+
     Examples
     --------
     >>> resident_weighted(["access_pharmacy_within_800m_share",
@@ -189,6 +257,11 @@ def resident_weighted(columns: list[str]) -> list[str]:
 
 def flag_codes() -> dict[str, str]:
     """The flags an area can carry (column ``flags``) and what each one does.
+
+    Returns
+    -------
+    dict
+        Flag -> its meaning, in English.
 
     Examples
     --------

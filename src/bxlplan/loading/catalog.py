@@ -39,6 +39,11 @@ DEFAULT_DATA_HINT = "../shared/data/brussels"
 def catalog_dir() -> Path:
     """Return the folder holding the shipped layer catalog (``layers/``).
 
+    Returns
+    -------
+    Path
+        ``bxlplan/_catalog`` in an installed wheel, ``layers/`` in a checkout.
+
     Raises
     ------
     ConfigError
@@ -63,6 +68,11 @@ def catalog_dir() -> Path:
 
 def catalog_dirs() -> list[Path]:
     """The shipped catalog folder, then the user folders of ``$BXLPLAN_LAYERS``.
+
+    Returns
+    -------
+    list of Path
+        The folders, later ones overriding earlier ones file by file.
 
     Raises
     ------
@@ -98,6 +108,16 @@ def _catalog_path(name: str) -> Path:
 def data_dir(data: str | os.PathLike[str] | None = None) -> Path:
     """Resolve the data folder: the argument, else ``$BXLPLAN_DATA``.
 
+    Parameters
+    ----------
+    data : str or path-like, optional
+        The data folder; None reads ``$BXLPLAN_DATA``.
+
+    Returns
+    -------
+    Path
+        The folder, resolved.
+
     Raises
     ------
     DataError
@@ -128,6 +148,11 @@ def data_dir(data: str | os.PathLike[str] | None = None) -> Path:
 @cache
 def read_catalog_file(name: str) -> dict[str, Any]:
     """Read one YAML file of the catalog (cached), with the project's safe reader.
+
+    Parameters
+    ----------
+    name : str
+        The file name (``"functions.yaml"``), looked up in :func:`catalog_dirs`.
 
     Raises
     ------
@@ -161,7 +186,44 @@ class ColumnSpec:
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One layer kind of the catalog (see ``layers/README.md``)."""
+    """One layer kind of the catalog (see ``layers/README.md``).
+
+    :func:`get_spec` and :func:`catalog` make them from ``layers/*.yaml``.
+
+    Parameters
+    ----------
+    name : str
+        The layer's name (``neighbourhoods``).
+    title : dict
+        Title per language.
+    group : str
+        The group of layers it belongs to (``units``, ``facilities``, ...).
+    kind : str
+        ``vector``, ``table``, ``network``, ``gtfs_stops`` or ``facilities``.
+    required : bool
+        Whether an assessment needs it.
+    licence : str
+        The licence of the data.
+    attribution : str
+        The attribution the licence asks for.
+    files : tuple of dict
+        The candidate files in the data folder, preferred first (``path``,
+        ``layer``, ``fallback``, ...).
+    columns : tuple of ColumnSpec
+        The canonical columns and where they come from.
+    fetch : dict, optional
+        Where :func:`bxlplan.loading.fetch.fetch_layer` downloads it from.
+    raw : dict
+        The whole catalog entry.
+    path : Path, optional
+        The catalog file it was read from.
+
+    Examples
+    --------
+    >>> spec = get_spec("neighbourhoods")
+    >>> spec.kind, spec.required, spec.files[0]["path"]
+    ('vector', True, 'official/neighbourhoods.geojson')
+    """
 
     name: str
     title: dict[str, str]
@@ -179,6 +241,16 @@ class LayerSpec:
     def find_file(self, data: Path) -> tuple[Path, dict[str, Any]] | None:
         """Return the first candidate file present in ``data`` and its entry.
 
+        Parameters
+        ----------
+        data : Path
+            The data folder.
+
+        Returns
+        -------
+        tuple of (Path, dict) or None
+            The file and its entry of ``files``; None when no candidate is present.
+
         Examples
         --------
         >>> from pathlib import Path
@@ -193,6 +265,7 @@ class LayerSpec:
 
     @property
     def expect(self) -> dict[str, Any]:
+        """The plausible ranges of the layer (``expect`` of the catalog entry)."""
         return self.raw.get("expect", {})
 
 
@@ -297,6 +370,16 @@ def catalog() -> dict[str, LayerSpec]:
 
 def get_spec(name: str) -> LayerSpec:
     """Return the catalog entry called ``name`` or raise a helpful error.
+
+    Parameters
+    ----------
+    name : str
+        The layer's name.
+
+    Returns
+    -------
+    LayerSpec
+        Its catalog entry.
 
     Raises
     ------
