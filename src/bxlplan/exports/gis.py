@@ -54,6 +54,7 @@ from ..loading.catalog import read_catalog_file
 
 __all__ = [
     "FORMATS",
+    "assessment_layers",
     "assessment_names",
     "csv_safe",
     "csv_bytes",
@@ -592,6 +593,112 @@ def _clip_to(gdf: gpd.GeoDataFrame, zone: Any, *, cut: bool) -> gpd.GeoDataFrame
     return out.reset_index(drop=True)
 
 
+def _extent_parts(
+    result: Any, extent: str
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, dict[str, Any]]:
+    """The shortage zones, the facilities (their exported columns) and the extent
+    record of an assessment's outputs: all of them (``region``), or those within the
+    largest walking threshold of the areas (``areas``; the zones cut there)."""
+    areas = result.areas
+    ctx = getattr(result, "context", None)
+    zones = result.shortage_zones
+    fac = ctx.facilities if ctx is not None else None
+    keep = [
+        "facility_id", "category", "theme", "name", "name_fr", "name_nl",
+        "threshold_m", "source", "rule_text", "in_region", "geometry",
+    ]  # fmt: skip
+    if fac is not None:
+        fac = fac[[c for c in keep if c in fac]]
+    where: dict[str, Any] = {"extent": extent}
+    if extent == "areas" and len(areas):
+        reach = _reach(ctx)
+        zone = shapely.union_all(areas.geometry.values).buffer(reach)
+        where["within_m_of_the_areas"] = reach
+        zones = _clip_to(
+            zones.to_crs(areas.crs) if zones.crs else zones, zone, cut=True
+        )
+        if "population_est" in zones:
+            zones = zones.rename(columns={"population_est": "population_est_region"})
+        if fac is not None:
+            fac = _clip_to(fac.to_crs(areas.crs) if fac.crs else fac, zone, cut=False)
+    return zones, fac, where
+
+
+def _gpkg_layers(
+    result: Any,
+    zones: gpd.GeoDataFrame,
+    fac: gpd.GeoDataFrame | None,
+    where: dict[str, Any],
+    perimeters: dict[str, gpd.GeoDataFrame] | None,
+) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, dict[str, Any]]]:
+    """The layers of the assessment's GeoPackage and their own provenance entries."""
+    ctx = getattr(result, "context", None)
+    layers = {"areas": result.areas}
+    extra: dict[str, dict[str, Any]] = {}
+    for cat, zone_rows in zones.groupby("category"):
+        layers[f"shortage_{cat}"] = zone_rows.reset_index(drop=True)
+        extra[f"shortage_{cat}"] = {"layer": {"category": cat, **where}}
+    if fac is not None:
+        layers["facilities"] = fac
+        fac_meta = dict(ctx.facilities.attrs.get("bxlplan", {}))
+        extra["facilities"] = {
+            "layer": where,
+            "facilities": {k: v for k, v in fac_meta.items() if k != "report"},
+        }
+    for name, gdf in (perimeters or {}).items():
+        layers[f"perimeter_{name}"] = gdf
+        prov = gdf.attrs.get("bxlplan") if isinstance(gdf.attrs, dict) else None
+        if isinstance(prov, dict):
+            extra[f"perimeter_{name}"] = {
+                "layer": {k: prov[k] for k in _SOURCE_KEYS if k in prov}
+            }
+    return layers, extra
+
+
+def assessment_layers(
+    result: Any,
+    *,
+    extent: str = "areas",
+    perimeters: dict[str, gpd.GeoDataFrame] | None = None,
+) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, dict[str, Any]]]:
+    """The layers of an assessment's GeoPackage (also its PostGIS tables,
+    :mod:`bxlplan.exports.postgis`) and each layer's own provenance entries.
+
+    Parameters
+    ----------
+    result
+        An :class:`bxlplan.Assessment`.
+    extent
+        ``areas`` or ``region`` (see :func:`write_assessment`).
+    perimeters
+        Context perimeters, written as ``perimeter_<name>``.
+
+    Returns
+    -------
+    tuple
+        ``(layers, layer_metadata)``: name -> GeoDataFrame (``areas``,
+        ``shortage_<category>``, ``facilities``, ``perimeter_<name>``) and name -> the
+        entries merged over the assessment's provenance
+        (:func:`assessment_provenance`).
+
+    Raises
+    ------
+    DataError
+        When ``extent`` is unknown.
+
+    Examples
+    --------
+    >>> import bxlplan
+    >>> layers, extra = assessment_layers(bxlplan.assess("communes"))  # doctest: +SKIP
+    >>> list(layers)[:2]  # doctest: +SKIP
+    ['areas', 'shortage_pharmacy']
+    """
+    if extent not in EXTENTS:
+        raise DataError(f"unknown extent '{extent}'; choose {' or '.join(EXTENTS)}")
+    zones, fac, where = _extent_parts(result, extent)
+    return _gpkg_layers(result, zones, fac, where, perimeters)
+
+
 def write_assessment(
     result: Any,
     out: str | Path,
@@ -645,50 +752,12 @@ def write_assessment(
         )
     meta = assessment_provenance(result)
     areas = result.areas
-    ctx = getattr(result, "context", None)
-    zones = result.shortage_zones
-    fac = ctx.facilities if ctx is not None else None
-    keep = [
-        "facility_id", "category", "theme", "name", "name_fr", "name_nl",
-        "threshold_m", "source", "rule_text", "in_region", "geometry",
-    ]  # fmt: skip
-    if fac is not None:
-        fac = fac[[c for c in keep if c in fac]]
-    where: dict[str, Any] = {"extent": extent}
-    if extent == "areas" and len(areas):
-        reach = _reach(ctx)
-        zone = shapely.union_all(areas.geometry.values).buffer(reach)
-        where["within_m_of_the_areas"] = reach
-        zones = _clip_to(
-            zones.to_crs(areas.crs) if zones.crs else zones, zone, cut=True
-        )
-        if "population_est" in zones:
-            zones = zones.rename(columns={"population_est": "population_est_region"})
-        if fac is not None:
-            fac = _clip_to(fac.to_crs(areas.crs) if fac.crs else fac, zone, cut=False)
+    zones, fac, where = _extent_parts(result, extent)
     written: list[str] = []
     with output_set(out, names, overwrite=overwrite, run_time=run_time) as stage:
         folder, when = stage.path, stage.run_time
         if "gpkg" in formats:
-            layers = {"areas": areas}
-            extra: dict[str, dict[str, Any]] = {}
-            for cat, zone_rows in zones.groupby("category"):
-                layers[f"shortage_{cat}"] = zone_rows.reset_index(drop=True)
-                extra[f"shortage_{cat}"] = {"layer": {"category": cat, **where}}
-            if fac is not None:
-                layers["facilities"] = fac
-                fac_meta = dict(ctx.facilities.attrs.get("bxlplan", {}))
-                extra["facilities"] = {
-                    "layer": where,
-                    "facilities": {k: v for k, v in fac_meta.items() if k != "report"},
-                }
-            for name, gdf in (perimeters or {}).items():
-                layers[f"perimeter_{name}"] = gdf
-                prov = gdf.attrs.get("bxlplan") if isinstance(gdf.attrs, dict) else None
-                if isinstance(prov, dict):
-                    extra[f"perimeter_{name}"] = {
-                        "layer": {k: prov[k] for k in _SOURCE_KEYS if k in prov}
-                    }
+            layers, extra = _gpkg_layers(result, zones, fac, where, perimeters)
             write_gpkg(
                 layers, folder / "assessment.gpkg", meta, run_time=when,
                 layer_metadata=extra, qgis_lang=lang,
