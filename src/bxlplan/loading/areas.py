@@ -28,8 +28,23 @@ def _arange_len(start: float, stop: float, step: float) -> int:
 def grid_cell_count(
     bounds: tuple[float, float, float, float], size: float, shape: str = "square"
 ) -> int:
-    """Number of cells :func:`make_grid` builds over ``bounds`` (x min, y min, x max,
-    y max) before dropping those outside the region: what it costs in time and memory.
+    """Number of cells :func:`make_grid` builds over ``bounds`` before clipping.
+
+    What a grid costs in time and memory, known before anything is built.
+
+    Parameters
+    ----------
+    bounds : tuple of float
+        x min, y min, x max, y max (m).
+    size : float
+        The side of a square or the width of a hexagon (m).
+    shape : {"square", "hex"}
+        The shape of the cells.
+
+    Returns
+    -------
+    int
+        The number of cells over the bounding box.
 
     Examples
     --------
@@ -96,9 +111,27 @@ def make_grid(
     *,
     max_cells: int | None = None,
 ) -> gpd.GeoDataFrame:
-    """A regular grid over ``region``: square cells of side ``size`` or flat-top hexagons
-    of width ``size`` (m); cells that do not touch the region are dropped, the others are
-    clipped to it (``clip=True``).
+    """A regular grid over ``region``: square cells or flat-top hexagons.
+
+    Cells that do not touch the region are dropped, the others are clipped to it.
+
+    Parameters
+    ----------
+    region : GeoDataFrame
+        The polygons to cover (EPSG:31370).
+    size : float
+        The side of a square or the width of a hexagon (m).
+    shape : {"square", "hex"}
+        The shape of the cells.
+    clip : bool, default True
+        Clip the cells to the region.
+    max_cells : int, optional
+        Most cells over the region's bounding box.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``area_id`` (``g<size>_<n>``), ``name_fr``, ``name_nl`` and the cells.
 
     Raises
     ------
@@ -107,6 +140,13 @@ def make_grid(
         than ``max_cells`` cells over the region's bounding box (default
         ``grid.max_cells`` of ``layers/limits.yaml``); the count is checked before
         anything is built.
+
+    Examples
+    --------
+    >>> region = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 250, 100)], crs=31370)
+    >>> grid = make_grid(region, 100)
+    >>> len(grid), grid.area.round().tolist()
+    (3, [10000.0, 10000.0, 5000.0])
     """
     bounds = tuple(float(v) for v in region.total_bounds)
     _check_grid(bounds, size, shape, max_cells, f"a {shape} grid of {size:g} m")
@@ -158,8 +198,7 @@ def load_areas(
     """Areas from a spec: ``neighbourhoods``, ``communes``, ``zru``, ``cru``, ``cqd``,
     ``grid:<metres>``, ``hex:<metres>``, a path to a polygon file or the URL of a
     PostGIS table (``postgresql://user@host/database/schema.table``,
-    :mod:`bxlplan.loading.postgis`). Returns
-    ``area_id``, ``name_fr``, ``name_nl`` and the geometry (EPSG:31370).
+    :mod:`bxlplan.loading.postgis`).
 
     Parameters
     ----------
@@ -170,9 +209,14 @@ def load_areas(
     max_cells
         Most cells a grid may have over the region's bounding box (default
         ``grid.max_cells`` of ``layers/limits.yaml``, 2 million).
-    id_field, name_field
+    id_field, name_field : str, optional
         For a polygon file: the fields of the unit identifier and name (detected from
         common names when not given, see :func:`bxlplan.loading.load.load_polygons`).
+
+    Returns
+    -------
+    GeoDataFrame
+        ``area_id``, ``name_fr``, ``name_nl`` and the geometry (EPSG:31370).
 
     Raises
     ------
@@ -180,6 +224,13 @@ def load_areas(
         For an unknown spec, a grid size that is not a positive finite number of
         metres, or a grid above ``max_cells`` (with the count, the memory it would
         take and the smallest cell size within the limit).
+
+    Examples
+    --------
+    >>> from bxlplan.loading.catalog import data_dir
+    >>> communes = load_areas("communes", data_dir())  # $BXLPLAN_DATA
+    >>> len(communes), communes.crs.to_epsg()
+    (19, 31370)
     """
     if spec in ("neighbourhoods", "communes", "zru", "cru", "cqd"):
         units = load(spec, data)

@@ -47,6 +47,14 @@ def implausibilities(spec: LayerSpec, obj: Any) -> list[str]:
     list of str
         One sentence per failed expectation, e.g. ``"length_km = 330 is outside the
         expected 2,000..2,300"``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> from bxlplan.loading.catalog import get_spec
+    >>> tiny = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 10, 10)], crs=31370)
+    >>> implausibilities(get_spec("region"), tiny)
+    ['area_km2 = 0.0001 is outside the expected ...']
     """
     problems = []
     for key, (lo, hi) in spec.expect.items():
@@ -61,10 +69,29 @@ def implausibilities(spec: LayerSpec, obj: Any) -> list[str]:
 def require_plausible(spec: LayerSpec, obj: Any, *, what: str = "") -> None:
     """Raise a :class:`DataError` naming the layer and file when it is implausible.
 
+    Parameters
+    ----------
+    spec : LayerSpec
+        The catalog entry of the layer.
+    obj : GeoDataFrame or DataFrame
+        The loaded layer.
+    what : str, optional
+        Words inserted after the file name in the message (why the file is used).
+
     Raises
     ------
     DataError
         When any ``expect`` range fails; the message names the file and says what to do.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> from bxlplan.loading.catalog import get_spec
+    >>> tiny = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 10, 10)], crs=31370)
+    >>> require_plausible(get_spec("region"), tiny)
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.DataError: ...area_km2 = 0.0001 is outside the expected ...
     """
     problems = implausibilities(spec, obj)
     if problems:

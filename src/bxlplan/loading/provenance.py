@@ -20,7 +20,26 @@ __all__ = ["provenance", "sha256_file"]
 
 
 def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of a file."""
+    """Return the hex sha256 of a file.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "empty.txt"
+    >>> _ = path.write_bytes(b"")
+    >>> sha256_file(path)[:16]
+    'e3b0c44298fc1c14'
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -35,15 +54,30 @@ def provenance(
 
     Parameters
     ----------
-    spec
+    spec : LayerSpec or None
         The catalog layer, or None for a user's file (licence "user-supplied").
-    path
+    path : Path
         The file read; its sha256 is recorded, and a ``<file>.provenance.json`` beside
         it (written by ``bxlplan fetch``) is included as ``fetched``.
-    report
+    report : list of str
         What loading changed (dropped, repaired, kept as text, ...).
-    extra
+    **extra
         Further keys of the record.
+
+    Returns
+    -------
+    dict
+        ``layer``, ``source``, ``sha256``, ``licence``, ``attribution``,
+        ``loaded_at``, ``report`` and the ``extra`` keys.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "mine.geojson"
+    >>> _ = path.write_text("{}")
+    >>> record = provenance(None, path, ["nothing changed"], year=2024)
+    >>> record["licence"], record["report"], record["year"]
+    ('user-supplied', ['nothing changed'], 2024)
     """
     record: dict[str, Any] = {
         "layer": spec.name if spec else None,

@@ -28,8 +28,36 @@ def read_vector(
 ) -> gpd.GeoDataFrame:
     """Read a GeoPackage, GeoJSON (including raw WFS answers) or Shapefile layer.
 
-    ``columns`` limits the fields read (only those present are asked for); ``crs``
-    declares the CRS of a file that has none (it never overrides one in the file).
+    Parameters
+    ----------
+    path : Path
+        The file.
+    layer : str, optional
+        The layer of a GeoPackage (default: its only or first layer).
+    columns : list of str, optional
+        The fields to read (only those present are asked for); default all.
+    crs : str, optional
+        The CRS of a file that declares none (it never overrides one in the file).
+
+    Returns
+    -------
+    GeoDataFrame
+        The features as read, in the file's CRS.
+
+    Raises
+    ------
+    DataError
+        When the file cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile, shapely
+    >>> path = Path(tempfile.mkdtemp()) / "one.geojson"
+    >>> gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.Point(4.35, 50.85)],
+    ...                  crs=4326).to_file(path)
+    >>> gdf = read_vector(path)
+    >>> list(gdf["name"]), gdf.crs.to_epsg()
+    (['a'], 4326)
     """
     try:
         with warnings.catch_warnings():
@@ -195,6 +223,20 @@ def read_table(
     (table, rows, summary)
         Text cells; the line number of each row in the file (JSON: its position in the
         array); summary rows found in the file (label -> value).
+
+    Raises
+    ------
+    DataError
+        When the file cannot be read or parsed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "income.csv"
+    >>> _ = path.write_text("code;value\\n1;19258,84\\n2;ND\\n")
+    >>> table, rows, summary = read_table(path, "ibsa_csv")
+    >>> table.to_dict("list"), rows
+    ({'code': ['1', '2'], 'value': ['19258,84', 'ND']}, [2, 3])
     """
     summary: dict[str, Any] = {}
     if fmt in ("csv", "ibsa_csv"):

@@ -49,11 +49,36 @@ def to_working_crs(
 ) -> gpd.GeoDataFrame:
     """Check the CRS and the location of ``gdf`` and reproject it to EPSG:31370.
 
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The layer as read.
+    source : str
+        The file it was read from, named in messages.
+    layer : str, optional
+        The layer of the file, named in messages.
+
+    Returns
+    -------
+    GeoDataFrame
+        The layer in EPSG:31370.
+
     Raises
     ------
     DataError
         When the layer has no CRS, or its coordinates do not fall in Brussels for the
         CRS it declares (e.g. longitude/latitude declared as EPSG:31370).
+
+    Examples
+    --------
+    >>> lonlat = gpd.GeoDataFrame(geometry=[shapely.Point(4.3517, 50.8466)], crs=4326)
+    >>> out = to_working_crs(lonlat, "mine.geojson")
+    >>> out.crs.to_epsg(), [round(v, -2) for v in out.geometry.iloc[0].coords[0]]
+    (31370, [148800.0, 170700.0])
+    >>> to_working_crs(lonlat.set_crs(31370, allow_override=True), "mine.geojson")
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.DataError: mine.geojson declares the projected CRS EPSG:31370 but ...
     """
     where = _where(source, layer)
     if gdf.crs is None:
@@ -113,7 +138,33 @@ def to_working_crs(
 def clean_geometries(
     gdf: gpd.GeoDataFrame, source: str, report: list[str], layer: str | None = None
 ) -> gpd.GeoDataFrame:
-    """Drop null or empty geometries and repair invalid ones, reporting both counts."""
+    """Drop null or empty geometries and repair invalid ones, reporting both counts.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The layer.
+    source : str
+        The file it was read from, named in messages.
+    report : list of str
+        Where the counts are appended (changed in place).
+    layer : str, optional
+        The layer of the file, named in messages.
+
+    Returns
+    -------
+    GeoDataFrame
+        The layer without null or empty geometries, every geometry valid.
+
+    Examples
+    --------
+    >>> bowtie = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])
+    >>> gdf = gpd.GeoDataFrame(geometry=[bowtie, None], crs=31370)
+    >>> report = []
+    >>> out = clean_geometries(gdf, "mine.gpkg", report)
+    >>> len(out), bool(out.is_valid.all()), len(report)
+    (1, True, 2)
+    """
     geoms = gdf.geometry.values
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():
@@ -169,6 +220,13 @@ def parse_numbers(
     ------
     DataError
         Naming the rows whose cells are neither numbers nor missing-value flags.
+
+    Examples
+    --------
+    >>> numbers, flags = parse_numbers(pd.Series(["19258,84", "1 218 255", "ND"]),
+    ...                                source="income.csv", field="value")
+    >>> numbers.tolist(), flags.tolist()
+    ([19258.84, 1218255.0, nan], [None, None, 'ND'])
     """
     raw = values.astype("object")
     text = raw.where(raw.notna(), "").astype(str).str.strip()
@@ -222,6 +280,41 @@ def apply_columns(
     Numeric columns are parsed with :func:`parse_numbers`; ``<name>_flag`` columns keep
     missing-value flags. Required columns must exist; unique columns (or the ``key``
     combination) must not repeat.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The layer as read.
+    columns : sequence of ColumnSpec
+        The canonical columns of the catalog entry (``LayerSpec.columns``).
+    source : str
+        The file it was read from, named in messages.
+    report : list of str
+        Where what was kept as text or filled is appended (changed in place).
+    rows : sequence of int, optional
+        The row number of each row in the file (for messages).
+    key : sequence of str, optional
+        Columns whose combination must not repeat.
+
+    Returns
+    -------
+    DataFrame
+        ``df`` with the canonical columns added.
+
+    Raises
+    ------
+    DataError
+        When a required column is absent, a number cannot be parsed or a unique
+        value repeats.
+
+    Examples
+    --------
+    >>> columns = [ColumnSpec("code", ("MD_ID",), "int", required=True, unique=True),
+    ...            ColumnSpec("value", ("valeur",), "float")]
+    >>> raw = pd.DataFrame({"MD_ID": ["1", "2"], "valeur": ["19258,84", "ND"]})
+    >>> out = apply_columns(raw, columns, source="income.csv", report=[])
+    >>> out[["code", "value", "value_flag"]].to_dict("list")
+    {'code': [1, 2], 'value': [19258.84, nan], 'value_flag': [None, 'ND']}
     """
     df = df.copy()
     available = [
