@@ -89,6 +89,46 @@ NoCacheOpt = Annotated[
     bool,
     typer.Option("--no-cache", help="Prepare the baseline without the cache."),
 ]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="PostgreSQL database for --format postgis: postgresql://user@host:port/"
+        "database (the password in ~/.pgpass or PGPASSWORD, never shown).",
+        show_default=False,
+    ),
+]
+SchemaOpt = Annotated[
+    str,
+    typer.Option(help="Schema of the tables written with --format postgis."),
+]
+
+
+def _postgis_choice(
+    formats: list[str], db: str | None, files: tuple[str, ...]
+) -> tuple[list[str], bool]:
+    """The file formats asked for, and whether PostGIS is (``--format postgis``, which
+    needs ``--db``); checked before any computation."""
+    from .errors import ConfigError
+    from .loading.postgis import is_postgres_url, mask_dsn
+
+    to_db = "postgis" in formats
+    if to_db and not db:
+        raise ConfigError(
+            "--format postgis needs the database: add --db "
+            "postgresql://user@host:port/database"
+        )
+    if db and not to_db:
+        raise ConfigError(
+            f"--db is given but --format has no postgis: add it (e.g. --format "
+            f"{','.join([*files, 'postgis'])}) or leave --db out"
+        )
+    if db and not is_postgres_url(db):
+        raise ConfigError(
+            f"--db must be a PostgreSQL URL postgresql://user@host:port/database, got "
+            f"'{mask_dsn(db)}'"
+        )
+    return [f for f in formats if f != "postgis"], to_db
 
 
 @app.callback()
@@ -401,13 +441,18 @@ def assess_cmd(
         str,
         typer.Option(
             "--units",
-            help="neighbourhoods | communes | zru | cru | cqd | grid:<m> | hex:<m> | polygons PATH | scenario.yaml",
+            help="neighbourhoods | communes | zru | cru | cqd | grid:<m> | hex:<m> | polygons PATH | scenario.yaml | a PostGIS table postgresql://user@host/database/schema.table",
         ),
     ] = "neighbourhoods",
     data: DataOpt = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out"),
     fmt: Annotated[
-        str, typer.Option("--format", help="Comma-separated: gpkg,geojson,shp,csv,tif.")
+        str,
+        typer.Option(
+            "--format",
+            help="Comma-separated: gpkg,geojson,shp,csv,tif,postgis (postgis: tables "
+            "of --schema in the database --db).",
+        ),
     ] = "gpkg,csv",
     resolution: Annotated[float, typer.Option(help="GeoTIFF cell size (m).")] = 100.0,
     euclidean: Annotated[
@@ -465,18 +510,21 @@ def assess_cmd(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace existing output files.")
     ] = False,
+    db: DbOpt = None,
+    schema: SchemaOpt = "bxlplan",
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
 ) -> None:
     """Score areas on functional diversity, social mix and distance to services."""
     import pandas as pd
 
-    from ._io import check_output_set
+    from ._io import check_output_set, run_timestamp
     from .errors import ConfigError
     from .exports.gis import EXTENTS, assessment_names, write_assessment
     from .exports.labels import check_lang
     from .loading.areas import load_areas
     from .loading.catalog import data_dir
+    from .loading.postgis import mask_dsn
     from .scoring.assess import assess, prepare
     from .scoring.scores import scoring_config
 
@@ -488,7 +536,14 @@ def assess_cmd(
         raise ConfigError(
             f"--extent must be one of {', '.join(EXTENTS)}, got '{extent}'"
         )
-    check_output_set(out, assessment_names(formats), overwrite)
+    formats, to_db = _postgis_choice(formats, db, ("gpkg", "csv"))
+    if formats:
+        check_output_set(out, assessment_names(formats), overwrite)
+    if to_db:
+        from .exports.postgis import ASSESSMENT_TABLES, check_postgis_target
+
+        check_postgis_target(db, schema, ASSESSMENT_TABLES, overwrite=overwrite)
+    shown_units = mask_dsn(units)  # a PostGIS table's URL: never its password
     use_cache = _cache_choice(cache, no_cache)
     config = scoring_config(scoring)
     if units.endswith((".yaml", ".yml")):  # a pole's perimeter from a scenario file
@@ -511,15 +566,25 @@ def assess_cmd(
             progress=steps,
             cache=use_cache,
         )
-        steps(f"assessing {units} ({len(areas):,} areas)")
+        steps(f"assessing {shown_units} ({len(areas):,} areas)")
         result = assess(areas, ctx)
         steps("writing")
-        written = write_assessment(
-            result, out, formats, overwrite=overwrite,
-            perimeters=_perimeters(folder), raster_resolution=resolution,
-            lang=lang, extent=extent,
-        )  # fmt: skip
-    table = Table(title=f"Assessment of {units} ({len(result.areas)} areas)")
+        perimeters, when = _perimeters(folder), run_timestamp()
+        written: list[Any] = []
+        if formats:
+            written = write_assessment(
+                result, out, formats, overwrite=overwrite, perimeters=perimeters,
+                raster_resolution=resolution, lang=lang, extent=extent, run_time=when,
+            )  # fmt: skip
+        if to_db:
+            from .exports.postgis import write_assessment_postgis
+
+            tables = write_assessment_postgis(
+                result, db, schema=schema, overwrite=overwrite, perimeters=perimeters,
+                extent=extent, run_time=when, progress=steps,
+            )  # fmt: skip
+            written += [f"{t} in {mask_dsn(db)}" for t in tables]
+    table = Table(title=f"Assessment of {shown_units} ({len(result.areas)} areas)")
     for col in (
         "area",
         "name",
@@ -694,16 +759,46 @@ def scenario_run_cmd(
         typer.Option("--online", help="Maps with a web basemap instead of offline."),
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="files (the scenario folder), postgis (the layers of scenario.gpkg "
+            "as tables <scenario>_<layer> of --schema in the database --db), or both: "
+            "files,postgis.",
+        ),
+    ] = "files",
+    db: DbOpt = None,
+    schema: SchemaOpt = "bxlplan",
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
 ) -> None:
     """Baseline vs scenario for a pole and its walking surroundings."""
+    import tempfile
+
     from ._io import check_output_set
+    from .errors import ConfigError
+    from .loading.postgis import mask_dsn
     from .scenarios import run_scenario, write_scenario
     from .scenarios.outputs import SCENARIO_FILES, scenario_folder
 
+    formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
+    if not formats or set(formats) - {"files", "postgis"}:
+        raise ConfigError(
+            f"--format must be files, postgis or files,postgis; got '{fmt}'"
+        )
+    files_out, to_db = _postgis_choice(formats, db, ("files",))
+
     def check(scn: Any) -> None:
-        check_output_set(scenario_folder(out, scn.name), SCENARIO_FILES, overwrite)
+        if files_out:
+            check_output_set(scenario_folder(out, scn.name), SCENARIO_FILES, overwrite)
+        if to_db:
+            from .exports.postgis import check_postgis_target, scenario_tables
+
+            check_postgis_target(
+                db, schema, scenario_tables(scn.name), overwrite=overwrite,
+                output_set=f"scenario:{scn.name}",
+            )  # fmt: skip
 
     use_cache = _cache_choice(cache, no_cache)
     with Steps("checking the scenarios") as steps:
@@ -712,9 +807,23 @@ def scenario_run_cmd(
             steps(f"scenario {Path(f).stem}: running ({i}/{len(files)})")
             res = run_scenario(f, ctx)
             steps(f"scenario {res.scenario.name}: writing ({i}/{len(files)})")
-            written = write_scenario(
-                res, out, overwrite=overwrite, offline=not online, lang=lang
-            )
+            with tempfile.TemporaryDirectory(prefix="bxlplan-scenario-") as tmp:
+                # PostGIS alone: the files are made in a temporary folder, and their
+                # scenario.gpkg's layers copied into the database
+                written = write_scenario(
+                    res, out if files_out else tmp, overwrite=overwrite,
+                    offline=not online, lang=lang,
+                )  # fmt: skip
+                tables = []
+                if to_db:
+                    from .exports.postgis import write_gpkg_postgis
+
+                    name = res.scenario.name
+                    tables = write_gpkg_postgis(
+                        written[0].parent / "scenario.gpkg", db, schema,
+                        output_set=f"scenario:{name}", prefix=f"{name}_",
+                        overwrite=overwrite, progress=steps,
+                    )  # fmt: skip
             pole = res.areas.iloc[0]
             before, after = pole["score_overall_before"], pole["score_overall_after"]
             console.print(
@@ -724,7 +833,10 @@ def scenario_run_cmd(
                 f"of the programme "
                 f"{res.social_housing['programme_social_share']:.0%} (target 15 %)"
             )
-            console.print(f"  wrote {written[0].parent}", markup=False)
+            if files_out:
+                console.print(f"  wrote {written[0].parent}", markup=False)
+            for table in tables:
+                console.print(f"  wrote {table} in {mask_dsn(db)}", markup=False)
 
 
 def _score_text(v: float) -> str:
