@@ -10,6 +10,7 @@ a private socket folder and a free port. Without it the tests skip, except in CI
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import shutil
@@ -329,3 +330,72 @@ def test_unreachable_database_and_bad_names_are_clear(server):
     with pytest.raises(ConfigError, match="longer than PostgreSQL"):
         check_postgis_target(server["db"], "s" * 64, ["areas"])
     assert PASSWORD not in mask_dsn(f"host=h password={PASSWORD} dbname=x")
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from bxlplan.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_cli_checks_the_database_before_the_preparation(server, pack, tmp_path):
+    from bxlplan.exports.postgis import write_postgis
+
+    common = ["--data", str(pack), "--out", str(tmp_path / "out")]
+    res = _cli("assess", *common, "--format", "postgis")
+    assert res.exit_code == 2 and "--format postgis needs the database" in res.output
+    res = _cli("assess", *common, "--format", "gpkg", "--db", server["db"])
+    assert res.exit_code == 2 and "--format has no postgis" in res.output
+    dead = f"postgresql://u:{PASSWORD}@/x?host={server['root']}&port=1"
+    res = _cli("assess", *common, "--format", "postgis", "--db", dead)
+    assert res.exit_code == 2 and "cannot connect to the database" in res.output
+    assert PASSWORD not in res.output
+    write_postgis(_layers(), server["db"], "cli", {}, output_set="assessment")
+    start = time.monotonic()
+    res = _cli("assess", *common, "--format", "gpkg,postgis", "--db", server["db"],
+               "--schema", "cli")  # fmt: skip
+    assert res.exit_code == 2 and "use --overwrite" in res.output, res.output
+    assert time.monotonic() - start < 20  # refused before the preparation
+    assert not (tmp_path / "out").exists()
+    res = _cli("scenario", "run", "scenarios/josaphat.yaml", "--data", str(pack),
+               "--format", "postgis")  # fmt: skip
+    assert res.exit_code == 2 and "--format postgis needs the database" in res.output
+
+
+@pytest.mark.slow
+def test_cli_assess_from_and_into_postgis(server, pack, tmp_path):
+    """End to end: units read from a table, the assessment written both as a
+    GeoPackage and as tables; the tables hold what the GeoPackage holds."""
+    import pyogrio
+
+    import bxlplan
+    from bxlplan.exports.postgis import write_postgis
+
+    hoods = bxlplan.load("neighbourhoods", pack).iloc[:2]
+    write_postgis({"poles": hoods[["code", "name_fr", "geometry"]]}, server["db"],
+                  "e2e_in", {}, output_set="units")  # fmt: skip
+    out = tmp_path / "out"
+    args = ["assess", "--data", str(pack), "--out", str(out), "--units",
+            server["url"]("e2e_in.poles"), "--id-field", "code", "--format",
+            "gpkg,postgis", "--db", server["db"], "--schema", "e2e"]  # fmt: skip
+    res = _cli(*args)
+    assert res.exit_code == 0, res.output
+    assert PASSWORD not in res.output and "e2e.areas in postgresql://" in res.output
+    for layer, _ in pyogrio.list_layers(out / "assessment.gpkg"):
+        if layer == "layer_styles":
+            continue
+        gpkg = pyogrio.read_dataframe(out / "assessment.gpkg", layer=layer)
+        table = _read(server, f"e2e.{layer}").drop(columns="fid")
+        assert list(table.columns) == list(gpkg.columns), layer
+        assert len(table) == len(gpkg) and table.crs == gpkg.crs, layer
+        assert table.geometry.geom_equals(gpkg.geometry).all() or layer != "areas"
+    areas = _read(server, "e2e.areas")
+    assert list(areas["area_id"]) == list(hoods["code"].astype(str))
+    prov = dict(
+        _sql(server, "SELECT table_name, provenance FROM e2e.bxlplan_provenance")
+    )
+    assert prov["areas"]["sources"] and PASSWORD not in json.dumps(prov)
+    assert _cli(*args).exit_code == 2  # exists: refused, as for files
+    assert _cli(*args, "--overwrite").exit_code == 0

@@ -35,12 +35,14 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import json
+import os
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import pyogrio
 import shapely
 
 from .._io import run_timestamp
@@ -52,7 +54,9 @@ __all__ = [
     "ASSESSMENT_TABLES",
     "PROVENANCE_TABLE",
     "check_postgis_target",
+    "scenario_tables",
     "write_assessment_postgis",
+    "write_gpkg_postgis",
     "write_postgis",
 ]
 
@@ -60,6 +64,8 @@ PROVENANCE_TABLE = "bxlplan_provenance"
 # the tables of an assessment (patterns: their names are known after the preparation)
 ASSESSMENT_TABLES = ("areas", "shortage_*", "facilities", "perimeter_*")
 ASSESSMENT_SET = "assessment"
+# the layers of a scenario's GeoPackage (bxlplan.scenarios.outputs.write_scenario)
+SCENARIO_LAYERS = ("areas", "cells_before", "cells_after", "change", "new_facilities")
 _MAX_NAME = 63  # PostgreSQL's identifier length (NAMEDATALEN - 1), in bytes
 # shapely's type ids -> PostGIS type names; single parts made multi on writing
 _TYPES = {
@@ -532,4 +538,91 @@ def write_assessment_postgis(
         layers, db, schema, assessment_provenance(result),
         output_set=ASSESSMENT_SET, overwrite=overwrite, layer_metadata=extra,
         run_time=run_time, progress=progress,
+    )  # fmt: skip
+
+
+def scenario_tables(name: str) -> list[str]:
+    """The tables of scenario ``name`` (``<name>_areas``, ``<name>_cells_before``...),
+    for :func:`check_postgis_target` before the scenario runs.
+
+    Parameters
+    ----------
+    name
+        The scenario's name (a slug).
+
+    Returns
+    -------
+    list of str
+        The table names.
+
+    Examples
+    --------
+    >>> scenario_tables("josaphat")[:2]
+    ['josaphat_areas', 'josaphat_cells_before']
+    """
+    return [f"{name}_{layer}" for layer in SCENARIO_LAYERS]
+
+
+def write_gpkg_postgis(
+    gpkg: str | os.PathLike[str],
+    db: str,
+    schema: str,
+    *,
+    output_set: str,
+    prefix: str = "",
+    overwrite: bool = False,
+    run_time: dt.datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Copy the vector layers of a GeoPackage written by bxlplan (a scenario's
+    ``scenario.gpkg``...) into tables ``<prefix><layer>`` of ``schema``, each with the
+    provenance of its layer (its ``bxlplan`` metadata), in one transaction
+    (:func:`write_postgis`).
+
+    Parameters
+    ----------
+    gpkg
+        The GeoPackage.
+    db
+        ``postgresql://[user@]host[:port]/database[?parameters]``.
+    schema
+        The schema (created when absent).
+    output_set
+        The set's name in ``bxlplan_provenance`` (``scenario:<name>``).
+    prefix
+        Put before every layer name (``<scenario>_``).
+    overwrite, run_time, progress
+        As for :func:`write_postgis`.
+
+    Returns
+    -------
+    list of str
+        The tables written, as ``schema.table``.
+
+    Raises
+    ------
+    FetchError, DataError, ConfigError
+        As :func:`write_postgis`.
+
+    Examples
+    --------
+    >>> write_gpkg_postgis("out/scenarios/josaphat/scenario.gpkg",  # doctest: +SKIP
+    ...                    "postgresql://gis@db/planning", "bxlplan",
+    ...                    output_set="scenario:josaphat", prefix="josaphat_")
+    ['bxlplan.josaphat_areas', 'bxlplan.josaphat_cells_before', ...]
+    """
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    extra: dict[str, dict[str, Any]] = {}
+    for name, geometry_type in pyogrio.list_layers(gpkg):
+        if geometry_type is None:  # a table without geometry (QGIS styles...)
+            continue
+        layers[prefix + name] = pyogrio.read_dataframe(gpkg, layer=name)
+        meta = pyogrio.read_info(gpkg, layer=name).get("layer_metadata") or {}
+        try:
+            extra[prefix + name] = json.loads(meta.get("bxlplan") or "{}")
+        except json.JSONDecodeError:
+            extra[prefix + name] = {}
+    return write_postgis(
+        layers, db, schema, {}, output_set=output_set, overwrite=overwrite,
+        layer_metadata=extra, run_time=run_time, progress=progress,
     )  # fmt: skip
