@@ -77,9 +77,27 @@ _log = logging.getLogger(__name__)
 class FetchResult:
     """What :func:`fetch_layer` did for one layer.
 
-    ``status`` is ``fetched``, ``present`` or ``not fetchable``; ``cleaned`` lists the
-    temporary files a killed earlier fetch had left (removed now); ``report`` what the
-    validation changed (repaired geometries, missing values).
+    Parameters
+    ----------
+    layer : str
+        The catalog layer.
+    path : Path or None
+        The file in the data folder (None when the layer is not fetchable).
+    status : {"fetched", "present", "not fetchable"}
+        What happened.
+    features : int, optional
+        The number of features downloaded.
+    url : str, optional
+        Where it was downloaded from.
+    cleaned : list of Path
+        The temporary files a killed earlier fetch had left (removed now).
+    report : list of str
+        What the validation changed (repaired geometries, missing values).
+
+    Examples
+    --------
+    >>> FetchResult("streets", None, "not fetchable").status
+    'not fetchable'
     """
 
     layer: str
@@ -95,16 +113,21 @@ class FetchResult:
 class FetchLimits:
     """Bounds of one layer's fetch (defaults in ``layers/fetch.yaml``).
 
-    Attributes
+    Parameters
     ----------
-    deadline_s
+    deadline_s : float
         Seconds for the whole layer: every request, retry and wait.
-    request_deadline_s
+    request_deadline_s : float
         Seconds for one request: connect, headers and the whole body.
-    max_bytes
+    max_bytes : int
         Bytes downloaded for the layer, all pages together.
-    max_pages
+    max_pages : int
         WFS pages for the layer.
+
+    Examples
+    --------
+    >>> FetchLimits(600.0, 120.0, 200_000_000, 200).max_pages
+    200
     """
 
     deadline_s: float
@@ -122,10 +145,20 @@ def fetch_limits(**overrides: float | None) -> FetchLimits:
         ``deadline_s``, ``request_deadline_s``, ``max_bytes``, ``max_pages``; ``None``
         keeps the file's value.
 
+    Returns
+    -------
+    FetchLimits
+        The limits.
+
     Raises
     ------
     ConfigError
         When a limit is missing, not a positive number, or unknown.
+
+    Examples
+    --------
+    >>> fetch_limits(max_pages=3).max_pages
+    3
     """
     names = [f.name for f in fields(FetchLimits)]
     unknown = set(overrides) - set(names)
@@ -180,10 +213,24 @@ def clean_stale_parts(target: Path) -> list[Path]:
     one whose process is gone is stale. Leftovers without a process id (older
     versions) are stale too.
 
+    Parameters
+    ----------
+    target : Path
+        The file a fetch writes.
+
     Returns
     -------
     list of Path
         What was removed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "communes.geojson"
+    >>> stale = target.parent / ".communes.geojson.tmp.part"  # no process id: stale
+    >>> stale.mkdir()
+    >>> [p.name for p in clean_stale_parts(target)], stale.exists()
+    (['.communes.geojson.tmp.part'], False)
     """
     target = Path(target)
     removed: list[Path] = []
@@ -700,6 +747,18 @@ def fetch_layer(
         Naming the layer and the URL: the service failed, misbehaved (too slow, too
         large, endless paging) or answered something that is not a valid layer. The
         file already in the data folder, if any, is left as it was.
+
+    Examples
+    --------
+    A file already there is kept (``force=True`` downloads it again); a layer without
+    an official source is not fetchable:
+
+    >>> import tempfile
+    >>> data = Path(tempfile.mkdtemp())
+    >>> (data / "official").mkdir()
+    >>> _ = (data / "official" / "communes.geojson").write_text("{}")
+    >>> fetch_layer("communes", data).status, fetch_layer("streets", data).status
+    ('present', 'not fetchable')
     """
     spec = get_spec(name)
     if not spec.fetch:
@@ -799,6 +858,32 @@ def fetch_layer(
 def fetch(
     data: Path, layers: list[str] | None = None, **kwargs: Any
 ) -> list[FetchResult]:
-    """Fetch several layers (default: every fetchable layer of the catalog)."""
+    """Fetch several layers (default: every fetchable layer of the catalog).
+
+    Parameters
+    ----------
+    data : Path
+        The data folder.
+    layers : list of str, optional
+        The layers to fetch (default: every layer with a ``fetch`` entry).
+    **kwargs
+        Passed to :func:`fetch_layer` (``force``, ``base_url``, ``timeout``, ...).
+
+    Returns
+    -------
+    list of FetchResult
+        One per layer, in order.
+
+    Raises
+    ------
+    FetchError
+        As :func:`fetch_layer`, at the first layer that fails.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> [r.status for r in fetch(Path(tempfile.mkdtemp()), ["streets"])]
+    ['not fetchable']
+    """
     names = layers or [n for n, s in catalog().items() if s.fetch]
     return [fetch_layer(n, data, **kwargs) for n in names]

@@ -103,6 +103,30 @@ def edges_from_lines(
 
     Overlapping segments are merged and lines are split at every crossing (also where
     a bridge passes over a street: the pack has no levels to tell them apart).
+
+    Parameters
+    ----------
+    lines : GeoSeries or ndarray
+        Line geometries in EPSG:31370.
+    report : list of str, optional
+        A note on the components kept and dropped is appended to it.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per edge: ``u``, ``v`` (node ids, see :func:`network_nodes`),
+        ``length`` (m) and the line; the counts in ``.attrs["network"]``.
+
+    Examples
+    --------
+    Two crossing streets become four edges; an isolated one is dropped:
+
+    >>> lines = gpd.GeoSeries([shapely.LineString([(0, 0), (100, 0)]),
+    ...                        shapely.LineString([(50, -50), (50, 50)]),
+    ...                        shapely.LineString([(500, 500), (510, 500)])], crs=31370)
+    >>> edges = edges_from_lines(lines)
+    >>> len(edges), float(edges["length"].sum())
+    (4, 200.0)
     """
     report = report if report is not None else []
     geoms = np.asarray(getattr(lines, "values", lines))
@@ -184,7 +208,35 @@ def _edges_from_graphml(path: Path, report: list[str]) -> gpd.GeoDataFrame:
 
 
 def load_streets(spec: LayerSpec, path: Path) -> gpd.GeoDataFrame:
-    """Load the walkable street network (edges) from a line layer or a GraphML file."""
+    """Load the walkable street network (edges) from a line layer or a GraphML file.
+
+    Parameters
+    ----------
+    spec : LayerSpec
+        The ``streets`` entry of the catalog.
+    path : Path
+        A line layer (GeoPackage, GeoJSON, Shapefile) or an OSMnx GraphML file.
+
+    Returns
+    -------
+    GeoDataFrame
+        The edges (:func:`edges_from_lines`) in EPSG:31370, provenance in
+        ``.attrs["bxlplan"]`` (with the ``network`` counts).
+
+    Raises
+    ------
+    DataError
+        When the file cannot be read or holds no line.
+
+    Examples
+    --------
+    >>> from bxlplan.loading.catalog import data_dir, get_spec
+    >>> spec = get_spec("streets")
+    >>> path, _ = spec.find_file(data_dir())  # $BXLPLAN_DATA
+    >>> edges = load_streets(spec, path)
+    >>> edges.crs.to_epsg(), {"u", "v", "length"} <= set(edges.columns)
+    (31370, True)
+    """
     report: list[str] = []
     if path.suffix.lower() == ".graphml":
         edges = _edges_from_graphml(path, report)
@@ -199,7 +251,25 @@ def load_streets(spec: LayerSpec, path: Path) -> gpd.GeoDataFrame:
 
 
 def network_nodes(edges: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Nodes of an edge GeoDataFrame (index = node id), from the edge end points."""
+    """Nodes of an edge GeoDataFrame (index = node id), from the edge end points.
+
+    Parameters
+    ----------
+    edges : GeoDataFrame
+        Edges with ``u``, ``v`` and line geometries (:func:`edges_from_lines`).
+
+    Returns
+    -------
+    GeoDataFrame
+        ``x``, ``y`` and a point per node, indexed by node id.
+
+    Examples
+    --------
+    >>> edges = edges_from_lines(gpd.GeoSeries(
+    ...     [shapely.LineString([(0, 0), (100, 0)])], crs=31370))
+    >>> network_nodes(edges)[["x", "y"]].to_numpy().tolist()
+    [[0.0, 0.0], [100.0, 0.0]]
+    """
     n = int(max(edges["u"].max(), edges["v"].max())) + 1
     xy = np.full((n, 2), np.nan)
     geoms = edges.geometry.values
@@ -213,7 +283,28 @@ def network_nodes(edges: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def network_matrix(edges: gpd.GeoDataFrame, n_nodes: int | None = None) -> csr_matrix:
-    """Symmetric sparse adjacency matrix of edge lengths (shortest parallel edge kept)."""
+    """Symmetric sparse adjacency matrix of edge lengths (shortest parallel edge kept).
+
+    Parameters
+    ----------
+    edges : GeoDataFrame
+        Edges with ``u``, ``v`` and ``length`` (:func:`edges_from_lines`).
+    n_nodes : int, optional
+        The number of nodes (default: the largest node id + 1).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``n_nodes`` x ``n_nodes``; entry (u, v) is the length of the edge (m).
+
+    Examples
+    --------
+    >>> edges = edges_from_lines(gpd.GeoSeries(
+    ...     [shapely.LineString([(0, 0), (100, 0)])], crs=31370))
+    >>> network_matrix(edges).toarray()
+    array([[  0., 100.],
+           [100.,   0.]])
+    """
     n = n_nodes or int(max(edges["u"].max(), edges["v"].max())) + 1
     u = edges["u"].to_numpy()
     v = edges["v"].to_numpy()

@@ -51,6 +51,27 @@ def file_entry(spec: LayerSpec, path: str | Path) -> dict[str, Any]:
     A path matches an entry when it ends with the entry's relative path (e.g.
     ``.../transit/stib_gtfs_sample_2024-12/stops.txt``), so a user's own file is never
     mistaken for a catalog file of the same name.
+
+    Parameters
+    ----------
+    spec : LayerSpec
+        The catalog layer.
+    path : str or Path
+        A file.
+
+    Returns
+    -------
+    dict
+        The entry (``path``, ``partial``, ``drop_fields``, ...), or ``{}``.
+
+    Examples
+    --------
+    >>> from bxlplan.loading.catalog import get_spec
+    >>> spec = get_spec("transit_stops")
+    >>> file_entry(spec, "/my/data/" + spec.files[0]["path"]) == spec.files[0]
+    True
+    >>> file_entry(spec, "/my/own/stops.txt")
+    {}
     """
     parts = Path(path).parts
     for entry in spec.files:
@@ -180,6 +201,18 @@ def read_stops(
         When the file cannot be read, lacks the stop id field or coordinates, has a
         location type GTFS does not define, or holds no stop point; the message names
         the file, the field and the rows.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "stops.txt"
+    >>> _ = path.write_text(
+    ...     "stop_id,stop_name,stop_lat,stop_lon,location_type,parent_station\\n"
+    ...     "S1,ALMA,50.85,4.45,1,\\n"
+    ...     "1,ALMA,50.8501,4.4501,0,S1\\n")
+    >>> stops = read_stops(path)
+    >>> stops[["code", "parent_station", "station_name"]].to_dict("records")
+    [{'code': '1', 'parent_station': 'S1', 'station_name': 'ALMA'}]
     """
     path = Path(path)
     spec = spec or get_spec("transit_stops")
