@@ -170,6 +170,17 @@ def load_polygons(
         When the file is missing, not polygons, has no CRS, lies elsewhere (wrong CRS,
         or units outside the Brussels region: how many, and how to clip), or repeats
         identifiers; all before any expensive work.
+
+    Examples
+    --------
+    >>> import tempfile, geopandas as gpd, shapely
+    >>> path = Path(tempfile.mkdtemp()) / "my_units.geojson"
+    >>> gpd.GeoDataFrame({"id": [7], "nom": ["Gare du Nord"]}, crs=31370,
+    ...                  geometry=[shapely.box(149000, 171000, 149500, 171500)]
+    ...                  ).to_file(path)
+    >>> units = load_polygons(path)  # the region of $BXLPLAN_DATA
+    >>> units[["area_id", "name_fr"]].to_dict("records"), units.crs.to_epsg()
+    ([{'area_id': '7', 'name_fr': 'Gare du Nord'}], 31370)
     """
     file = Path(path)
     if not file.is_file():

@@ -196,6 +196,32 @@ def residential_land(
     """Residential land of each zone (one dissolved geometry per zone).
 
     Zones with no residential land get their whole area (and a ``fallback`` flag).
+
+    Parameters
+    ----------
+    landuse : GeoDataFrame
+        Land use with a ``function`` column; ``housing`` and ``mixed`` are residential.
+    zones : GeoDataFrame
+        The zones (EPSG:31370), with a ``code`` when they have one.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per zone: ``code``, ``fallback`` (True when the whole zone stands in)
+        and the residential land.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> zones = gpd.GeoDataFrame({"code": ["z"], "population": [100]},
+    ...                          geometry=[shapely.box(0, 0, 200, 100)], crs=31370)
+    >>> landuse = gpd.GeoDataFrame({"function": ["housing"]},
+    ...                            geometry=[shapely.box(0, 0, 100, 100)], crs=31370)
+    >>> halves = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 100, 100),
+    ...                                     shapely.box(100, 0, 200, 100)], crs=31370)
+    >>> land = residential_land(landuse, zones)
+    >>> land.area.tolist(), land["fallback"].tolist()
+    ([10000.0], [False])
     """
     _check_landuse(landuse)
     zg = _geoms(zones)
@@ -260,6 +286,21 @@ def dasymetric_pieces(
     ------
     DataError
         When a total is missing, negative or not finite, or the layers' CRS differ.
+
+    Examples
+    --------
+    One zone of 100 residents whose housing is its western half:
+
+    >>> import geopandas as gpd, shapely
+    >>> zones = gpd.GeoDataFrame({"code": ["z"], "population": [100]},
+    ...                          geometry=[shapely.box(0, 0, 200, 100)], crs=31370)
+    >>> landuse = gpd.GeoDataFrame({"function": ["housing"]},
+    ...                            geometry=[shapely.box(0, 0, 100, 100)], crs=31370)
+    >>> halves = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 100, 100),
+    ...                                     shapely.box(100, 0, 200, 100)], crs=31370)
+    >>> dasymetric_pieces(halves, zones, landuse, label="sector")
+       target  zone code  population
+    0       0     0    z       100.0
     """
     report = report if report is not None else []
     _check_landuse(landuse)
@@ -456,6 +497,24 @@ def dasymetric_population(
     -------
     Series
         Estimated inhabitants, indexed like ``targets``.
+
+    Raises
+    ------
+    DataError
+        As :func:`dasymetric_pieces`, or when a commune has no total.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd, shapely
+    >>> communes = gpd.GeoDataFrame({"code": [21001]},
+    ...                             geometry=[shapely.box(0, 0, 200, 100)], crs=31370)
+    >>> totals = pd.DataFrame({"code": [21001], "value": [100.0]})
+    >>> landuse = gpd.GeoDataFrame({"function": ["housing"]},
+    ...                            geometry=[shapely.box(0, 0, 100, 100)], crs=31370)
+    >>> halves = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 100, 100),
+    ...                                     shapely.box(100, 0, 200, 100)], crs=31370)
+    >>> dasymetric_population(halves, communes, totals, landuse).tolist()
+    [100.0, 0.0]
     """
     pop = population.set_index(population["code"].astype(int))["value"]
     codes = communes["code"].astype(int)
@@ -492,6 +551,8 @@ def read_user_population(
         The field with the number of inhabitants (matched case-insensitively).
     layer
         The layer of a multi-layer file.
+    report
+        List to which notes about what was read are appended.
 
     Returns
     -------
@@ -505,6 +566,15 @@ def read_user_population(
     DataError
         When the layer has no CRS, does not fall in Brussels, has no ``column``, a value
         that is not a finite non-negative number, or mixes points and polygons.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> mine = gpd.GeoDataFrame({"Population": [30, 20]}, crs=31370,
+    ...     geometry=[shapely.Point(149000, 170000), shapely.Point(149500, 170000)])
+    >>> people = read_user_population(mine)
+    >>> people["population"].tolist(), people.attrs["bxlplan"]["kind"]
+    ([30.0, 20.0], 'points')
     """
 
     report = report if report is not None else []
@@ -677,6 +747,19 @@ def estimate_population(
     ------
     DataError
         When no source is given, or a source fails its checks.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> zones = gpd.GeoDataFrame({"code": ["z"], "population": [100]},
+    ...                          geometry=[shapely.box(0, 0, 200, 100)], crs=31370)
+    >>> landuse = gpd.GeoDataFrame({"function": ["housing"]},
+    ...                            geometry=[shapely.box(0, 0, 100, 100)], crs=31370)
+    >>> halves = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 100, 100),
+    ...                                     shapely.box(100, 0, 200, 100)], crs=31370)
+    >>> people = estimate_population(halves, landuse=landuse, sectors=zones)
+    >>> people.tolist(), people.attrs["bxlplan"]["population_source"]
+    ([100.0, 0.0], 'statistical sectors')
     """
     report = report if report is not None else []
     notes: list[str] = []
