@@ -54,7 +54,24 @@ def asset_dir() -> Path:
 
     In order: ``$BXLPLAN_ASSETS`` (an explicit choice, so it must hold them), the
     copies packaged in the installed wheel (``bxlplan/_assets``), the checkout's
-    ``node_modules`` and the current folder's."""
+    ``node_modules`` and the current folder's.
+
+    Returns
+    -------
+    Path
+        The first folder that holds every file of ``ASSETS``.
+
+    Raises
+    ------
+    BxlplanError
+        When ``$BXLPLAN_ASSETS`` lacks a file, or no folder holds them all (the
+        message says how to install them).
+
+    Examples
+    --------
+    >>> (asset_dir() / ASSETS["leaflet.js"]).is_file()
+    True
+    """
     env = os.environ.get("BXLPLAN_ASSETS")
     if env:
         if _complete(Path(env)):
@@ -86,7 +103,33 @@ def asset_dir() -> Path:
 
 
 def inline_assets(html: str) -> str:
-    """Inline known assets, drop unused ones; raise if any external URL remains."""
+    """Inline known assets, drop unused ones; raise if any external URL remains.
+
+    Parameters
+    ----------
+    html : str
+        A folium map's HTML, with ``<script src>`` and ``<link href>`` to CDNs.
+
+    Returns
+    -------
+    str
+        The same page with Leaflet and its plugins inlined (images of their CSS as
+        ``data:`` URIs) and folium's unused widgets dropped: it opens offline.
+
+    Raises
+    ------
+    BxlplanError
+        When the page refers to a file with no local copy, or would still load
+        something from the network.
+
+    Examples
+    --------
+    >>> page = ('<script src="https://cdn.example/leaflet.js"></script>'
+    ...         '<script src="https://cdn.example/jquery.min.js"></script>')
+    >>> out = inline_assets(page)
+    >>> out.startswith("<script>"), "jquery" in out, "cdn.example" in out
+    (True, False, False)
+    """
     root = asset_dir()
 
     def repl(match: re.Match[str]) -> str:

@@ -68,9 +68,26 @@ def _styles() -> dict[str, Any]:
 
 
 def xml_text(value: Any) -> str:
-    """Text fit for an XML document: ``str(value)`` without the control characters
-    XML 1.0 forbids (``<``, ``&`` and quotes are escaped by the XML writer); missing
-    values give ``""``."""
+    """Text fit for an XML document: ``str(value)`` without forbidden characters.
+
+    The control characters XML 1.0 forbids are dropped (``<``, ``&`` and quotes are
+    escaped by the XML writer).
+
+    Parameters
+    ----------
+    value : object
+        Any value.
+
+    Returns
+    -------
+    str
+        Its text; ``""`` for a missing value (None, NaN).
+
+    Examples
+    --------
+    >>> xml_text("Saint-Gilles\\x00"), xml_text(None), xml_text(float("nan"))
+    ('Saint-Gilles', '', '')
+    """
     if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return ""
     return _NOT_XML.sub("", str(value))
@@ -86,6 +103,27 @@ def field_alias(column: str, lang: str = "fr") -> tuple[str, str] | None:
 
     Indicators: the registry label with its unit, and the unit and formula as the
     description; other fields: ``layers/styles.yaml`` (``fields``).
+
+    Parameters
+    ----------
+    column : str
+        A column of an assessment layer.
+    lang : {"fr", "nl", "en"}
+        The language.
+
+    Returns
+    -------
+    tuple of (str, str) or None
+        The alias and the description.
+
+    Examples
+    --------
+    >>> field_alias("area_id", "en")
+    ('Identifier', '')
+    >>> field_alias("access_pharmacy_nearest_m", "en")[0]
+    'Pharmacy: distance to the nearest (m)'
+    >>> field_alias("my_own_column") is None
+    True
     """
     check_lang(lang)
     found = describe(column)
@@ -103,7 +141,27 @@ def field_alias(column: str, lang: str = "fr") -> tuple[str, str] | None:
 def layer_description(
     name: str, gdf: gpd.GeoDataFrame | None = None, lang: str = "fr"
 ) -> str:
-    """The title of a layer of an assessment (``gpkg_contents.description``)."""
+    """The title of a layer of an assessment (``gpkg_contents.description``).
+
+    Parameters
+    ----------
+    name : str
+        The layer (``areas``, ``facilities``, ``shortage_<category>``, ...).
+    gdf : GeoDataFrame, optional
+        Its features (a shortage layer names its threshold from them).
+    lang : {"fr", "nl", "en"}
+        The language.
+
+    Returns
+    -------
+    str
+        The title.
+
+    Examples
+    --------
+    >>> layer_description("areas", lang="en")
+    'Scores and indicators of the assessed areas'
+    """
     check_lang(lang)
     texts = _styles()["descriptions"]
     if name in ("areas", "facilities", "layer_styles"):
@@ -336,9 +394,34 @@ def layer_qml(
     """The QML style of a layer: its renderer (:func:`renderer_for`) and the aliases
     of its fields in ``lang``.
 
-    ``fields`` maps the column names of ``gdf`` to the names the file has (the
-    Shapefile's short names); by default the columns keep their names, after the
-    GeoPackage's ``fid``.
+    Parameters
+    ----------
+    name : str
+        The layer (``areas``, ``facilities``, ``shortage_<category>``, ...).
+    gdf : GeoDataFrame
+        Its features.
+    lang : {"fr", "nl", "en"}
+        The language of the aliases and legend.
+    column : str, optional
+        The column the renderer shows (default: the layer's own choice).
+    fields : dict, optional
+        The column names of ``gdf`` -> the names the file has (the Shapefile's short
+        names); by default the columns keep their names, after the GeoPackage's
+        ``fid``.
+
+    Returns
+    -------
+    str
+        The QML document.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> areas = gpd.GeoDataFrame({"area_id": ["1"], "score_services": [50.0]},
+    ...                          geometry=[shapely.box(0, 0, 1, 1)], crs=31370)
+    >>> qml = layer_qml("areas", areas, "en")
+    >>> qml.startswith("<!DOCTYPE qgis"), 'attr="score_services"' in qml
+    (True, True)
     """
     check_lang(lang)
     root = ET.Element("qgis", version=QGIS_VERSION, styleCategories="Symbology|Fields")
@@ -436,11 +519,35 @@ def style_gpkg(
     *,
     run_time: dt.datetime,
 ) -> None:
-    """Make a GeoPackage written by ``write_gpkg`` QGIS-ready, in place: a
-    ``layer_styles`` table (written by GDAL, registered in ``gpkg_contents``), field
-    aliases (``gpkg_data_columns``, with its ``gpkg_extensions`` rows) and the layers'
-    descriptions, in ``lang``. Call it on a file nobody else reads yet (the staged
-    file of an atomic write); the caller sets GDAL's ``OGR_CURRENT_DATE``.
+    """Make a GeoPackage written by ``write_gpkg`` QGIS-ready, in place.
+
+    Adds a ``layer_styles`` table (written by GDAL, registered in ``gpkg_contents``),
+    field aliases (``gpkg_data_columns``, with its ``gpkg_extensions`` rows) and the
+    layers' descriptions, in ``lang``. Call it on a file nobody else reads yet (the
+    staged file of an atomic write); the caller sets GDAL's ``OGR_CURRENT_DATE``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The GeoPackage.
+    layers : dict
+        Layer name -> the GeoDataFrame written as that layer.
+    lang : {"fr", "nl", "en"}
+        The language of the aliases, legends and descriptions.
+    run_time : datetime.datetime
+        The run's time stamp, written as the styles' update time.
+
+    Examples
+    --------
+    >>> import datetime as dt, sqlite3, tempfile, shapely
+    >>> path = Path(tempfile.mkdtemp()) / "assessment.gpkg"
+    >>> areas = gpd.GeoDataFrame({"area_id": ["1"], "score_services": [50.0]},
+    ...                          geometry=[shapely.box(0, 0, 1, 1)], crs=31370)
+    >>> areas.to_file(path, layer="areas")
+    >>> style_gpkg(path, {"areas": areas}, "en", run_time=dt.datetime(2026, 1, 1))
+    >>> with sqlite3.connect(path) as db:
+    ...     db.execute("SELECT f_table_name FROM layer_styles").fetchall()
+    [('areas',)]
     """
     check_lang(lang)
     path = Path(path)
