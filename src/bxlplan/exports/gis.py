@@ -97,13 +97,19 @@ def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
 
     Parameters
     ----------
-    table
+    table : DataFrame
         The table to export.
 
     Returns
     -------
     pandas.DataFrame
         The neutralised copy.
+
+    Examples
+    --------
+    >>> csv_safe(pd.DataFrame({"name": ["=HYPERLINK()"], "v": [-3]}))
+                name  v
+    0  '=HYPERLINK() -3
     """
     out = table.copy()
     for col in out.columns:
@@ -119,7 +125,25 @@ def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def csv_bytes(table: pd.DataFrame, *, index: bool = False) -> bytes:
-    """The table as UTF-8 CSV, neutralised against formula injection (:func:`csv_safe`)."""
+    """The table as UTF-8 CSV, neutralised against formula injection (:func:`csv_safe`).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The table.
+    index : bool, default False
+        Write the index as the first column.
+
+    Returns
+    -------
+    bytes
+        The CSV text, UTF-8.
+
+    Examples
+    --------
+    >>> csv_bytes(pd.DataFrame({"name": ["=1+1", "ok"], "v": [-1, 2]}))
+    b"name,v\\n'=1+1,-1\\nok,2\\n"
+    """
     return csv_safe(table).to_csv(index=index).encode("utf-8")
 
 
@@ -168,15 +192,50 @@ def write_gpkg(
     layer_metadata: dict[str, dict[str, Any]] | None = None,
     qgis_lang: str | None = None,
 ) -> Path:
-    """Write several layers into one GeoPackage; provenance goes in each layer's
-    metadata (``bxlplan`` key, JSON): ``metadata``, with the layer's own entries of
-    ``layer_metadata`` (by layer name) merged over it. Every layer's ``last_change``
-    is ``run_time`` (default :func:`bxlplan._io.run_timestamp`).
+    """Write several layers into one GeoPackage, with their provenance.
 
-    With ``qgis_lang`` (``fr``, ``nl`` or ``en``) the file is QGIS-ready
-    (:func:`bxlplan.exports.qgis.style_gpkg`): a default style per layer in
-    ``layer_styles``, field aliases in ``gpkg_data_columns`` and layer descriptions
-    in ``gpkg_contents``, in that language."""
+    Provenance goes in each layer's metadata (``bxlplan`` key, JSON): ``metadata``,
+    with the layer's own entries of ``layer_metadata`` (by layer name) merged over it.
+
+    Parameters
+    ----------
+    layers : dict
+        Layer name -> GeoDataFrame.
+    path : str or Path
+        The GeoPackage (written atomically).
+    metadata : dict
+        Provenance shared by every layer.
+    overwrite : bool, default False
+        Replace ``path`` when it exists.
+    run_time : datetime.datetime, optional
+        Every layer's ``last_change`` (default :func:`bxlplan._io.run_timestamp`).
+    layer_metadata : dict, optional
+        Layer name -> provenance entries of that layer only.
+    qgis_lang : {"fr", "nl", "en"}, optional
+        Make the file QGIS-ready (:func:`bxlplan.exports.qgis.style_gpkg`): a default
+        style per layer in ``layer_styles``, field aliases in ``gpkg_data_columns``
+        and layer descriptions in ``gpkg_contents``, in that language.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    DataError
+        When ``path`` exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import tempfile, pyogrio, shapely
+    >>> areas = gpd.GeoDataFrame({"area_id": ["1"], "score_services": [50.0]},
+    ...     geometry=[shapely.box(149000, 170000, 149100, 170100)], crs=31370)
+    >>> path = write_gpkg({"areas": areas}, Path(tempfile.mkdtemp()) / "a.gpkg",
+    ...                   {"source": "example"}, qgis_lang="en")
+    >>> [name for name, _ in pyogrio.list_layers(path)]
+    ['areas', 'layer_styles']
+    """
     path = Path(path)
     stamped = _stamped(metadata, run_time)
     extra = layer_metadata or {}
@@ -205,8 +264,42 @@ def write_geojson(
     overwrite: bool = False,
     run_time: dt.datetime | None = None,
 ) -> Path:
-    """GeoJSON in EPSG:4326 following RFC 7946; provenance in a ``.provenance.json``
-    sidecar (RFC 7946 has no place for it)."""
+    """GeoJSON in EPSG:4326 following RFC 7946, with a provenance sidecar.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The layer (any CRS; written in EPSG:4326).
+    path : str or Path
+        The file (written atomically).
+    metadata : dict
+        Provenance, written to ``<path>.provenance.json`` (RFC 7946 has no place for
+        it).
+    overwrite : bool, default False
+        Replace the files when they exist.
+    run_time : datetime.datetime, optional
+        The time stamp of the provenance (default :func:`bxlplan._io.run_timestamp`).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    DataError
+        When a file exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import tempfile, shapely
+    >>> areas = gpd.GeoDataFrame({"area_id": ["1"]},
+    ...     geometry=[shapely.box(149000, 170000, 149100, 170100)], crs=31370)
+    >>> path = write_geojson(areas, Path(tempfile.mkdtemp()) / "a.geojson",
+    ...                      {"source": "example"})
+    >>> sorted(p.name for p in path.parent.iterdir())
+    ['a.geojson', 'a.geojson.provenance.json']
+    """
     path = Path(path)
     with atomic_path(path, overwrite=overwrite) as tmp:
         pyogrio.write_dataframe(
@@ -278,10 +371,27 @@ def short_name(column: str, width: int = 10) -> str:
 
 
 def shapefile_names(columns: list[str]) -> dict[str, str]:
-    """Unique field names of at most 10 characters for a Shapefile (full name -> short
-    name), by the readable abbreviation scheme of :func:`short_name`; a name already
-    taken (case-insensitively, as in dBase) ends in ``_2``, ``_3``... instead.
-    Deterministic: the same columns in the same order give the same names."""
+    """Unique field names of at most 10 characters for a Shapefile.
+
+    By the readable abbreviation scheme of :func:`short_name`; a name already taken
+    (case-insensitively, as in dBase) ends in ``_2``, ``_3``... instead.
+    Deterministic: the same columns in the same order give the same names.
+
+    Parameters
+    ----------
+    columns : list of str
+        The full column names.
+
+    Returns
+    -------
+    dict
+        Full name -> short name.
+
+    Examples
+    --------
+    >>> shapefile_names(["access_pharmacy_within_800m_share", "area_id"])
+    {'access_pharmacy_within_800m_share': 'acc_phar_s', 'area_id': 'area_id'}
+    """
     out: dict[str, str] = {}
     used: set[str] = set()
     for col in columns:
@@ -307,15 +417,51 @@ def write_shapefile(
     qgis_lang: str | None = None,
     style_as: str | None = None,
 ) -> Path:
-    """Shapefile with readable field names of at most 10 characters
-    (:func:`shapefile_names`) and a ``<name>_fields.csv`` sidecar (short name, full
-    name); provenance in ``<name>.provenance.json``.
+    """Shapefile with readable field names of at most 10 characters.
 
-    With ``qgis_lang``, a ``<name>.qml`` style beside it, which QGIS loads by default:
-    the layer's renderer and the full labels of its short fields as aliases
-    (:func:`bxlplan.exports.qgis.layer_qml`; ``style_as`` names the kind of layer:
-    ``areas``, ``shortage_zones``, ``facilities``, ``perimeter_<name>``; default the
-    file name)."""
+    Field names by :func:`shapefile_names`, with a ``<name>_fields.csv`` sidecar
+    (short name, full name); provenance in ``<name>.provenance.json``.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The layer.
+    path : str or Path
+        The ``.shp`` file (the set of files is written atomically).
+    metadata : dict
+        Provenance.
+    overwrite : bool, default False
+        Replace the files when they exist.
+    run_time : datetime.datetime, optional
+        The time stamp of the provenance (default :func:`bxlplan._io.run_timestamp`).
+    qgis_lang : {"fr", "nl", "en"}, optional
+        Write a ``<name>.qml`` style beside it, which QGIS loads by default: the
+        layer's renderer and the full labels of its short fields as aliases
+        (:func:`bxlplan.exports.qgis.layer_qml`).
+    style_as : str, optional
+        The kind of layer the style is for: ``areas``, ``shortage_zones``,
+        ``facilities``, ``perimeter_<name>`` (default: the file name).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    DataError
+        When a file exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import tempfile, shapely
+    >>> areas = gpd.GeoDataFrame({"area_id": ["1"], "score_services": [50.0]},
+    ...     geometry=[shapely.box(149000, 170000, 149100, 170100)], crs=31370)
+    >>> path = write_shapefile(areas, Path(tempfile.mkdtemp()) / "a.shp",
+    ...                        {"source": "example"}, qgis_lang="en", style_as="areas")
+    >>> sorted(p.suffix for p in path.parent.iterdir())
+    ['.cpg', '.csv', '.dbf', '.json', '.prj', '.qml', '.shp', '.shx']
+    """
     path = Path(path)
     plain = _plain(gdf)
     names = shapefile_names([c for c in plain.columns if c != plain.geometry.name])
@@ -359,8 +505,41 @@ def write_csv(
     overwrite: bool = False,
     run_time: dt.datetime | None = None,
 ) -> Path:
-    """CSV of the attributes (no geometry) with a provenance sidecar; text cells are
-    neutralised against formula injection (:func:`csv_safe`)."""
+    """CSV of the attributes (no geometry) with a provenance sidecar.
+
+    Text cells are neutralised against formula injection (:func:`csv_safe`).
+
+    Parameters
+    ----------
+    gdf : DataFrame
+        The table (a geometry column is left out).
+    path : str or Path
+        The file (written atomically).
+    metadata : dict
+        Provenance, written to a ``.provenance.json`` sidecar.
+    overwrite : bool, default False
+        Replace the files when they exist.
+    run_time : datetime.datetime, optional
+        The time stamp of the provenance (default :func:`bxlplan._io.run_timestamp`).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    DataError
+        When a file exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = write_csv(pd.DataFrame({"area_id": ["1"], "name": ["=cmd"]}),
+    ...                  Path(tempfile.mkdtemp()) / "a.csv", {"source": "example"})
+    >>> path.read_text(encoding="utf-8").splitlines()
+    ['area_id,name', "1,'=cmd"]
+    """
     path = Path(path)
     check_target(path, overwrite)
     table = pd.DataFrame(
@@ -396,8 +575,44 @@ def write_distance_rasters(
 
     Cell centres inside the region are attached to the street network like any origin;
     cells outside the region are nodata. Float32, DEFLATE, tiled, with overviews (2, 4,
-    8, 16) and provenance tags; ``TIFFTAG_DATETIME`` and ``created_at`` are
-    ``run_time`` (default :func:`bxlplan._io.run_timestamp`).
+    8, 16) and provenance tags.
+
+    Parameters
+    ----------
+    ctx : Context
+        A prepared assessment context (:func:`bxlplan.prepare`).
+    out : str or Path
+        The folder of the GeoTIFFs (``distance_<category>.tif``).
+    resolution : float, default 100.0
+        The cell size (m).
+    categories : list of str, optional
+        The categories (default: every category with facilities).
+    overwrite : bool, default False
+        Replace the files when they exist.
+    run_time : datetime.datetime, optional
+        ``TIFFTAG_DATETIME`` and ``created_at`` (default
+        :func:`bxlplan._io.run_timestamp`).
+
+    Returns
+    -------
+    list of Path
+        The GeoTIFFs written.
+
+    Raises
+    ------
+    DataError
+        When a category has no distance (missing data or unknown), or a file exists
+        and ``overwrite`` is False.
+
+    Examples
+    --------
+    Needs a prepared context (minutes on the whole pack), so it is not run here:
+
+    >>> import bxlplan
+    >>> paths = write_distance_rasters(bxlplan.prepare(), "out",
+    ...                                categories=["pharmacy"])  # doctest: +SKIP
+    >>> [p.name for p in paths]  # doctest: +SKIP
+    ['distance_pharmacy.tif']
     """
     from ..indicators.access import euclidean_nearest
 
@@ -474,16 +689,31 @@ def _shapefile_set(stem: str) -> list[str]:
 
 
 def assessment_names(formats: list[str]) -> list[str]:
-    """The files :func:`write_assessment` writes for ``formats``, relative to its
-    folder (the GeoTIFFs and the perimeters' Shapefiles as patterns: their names are
-    known after the preparation).
+    """The files :func:`write_assessment` writes for ``formats``, relative to its folder.
 
-    Pass them to :func:`bxlplan._io.check_output_set` before the computation.
+    The GeoTIFFs and the perimeters' Shapefiles are patterns: their names are known
+    after the preparation. Pass them to :func:`bxlplan._io.check_output_set` before
+    the computation.
+
+    Parameters
+    ----------
+    formats : list of str
+        ``gpkg``, ``geojson``, ``shp``, ``csv``, ``tif``.
+
+    Returns
+    -------
+    list of str
+        File names and glob patterns.
 
     Raises
     ------
     DataError
         When a format is unknown.
+
+    Examples
+    --------
+    >>> assessment_names(["gpkg", "csv"])
+    ['assessment.gpkg', 'assessment.csv', 'assessment.provenance.json']
     """
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
@@ -725,13 +955,32 @@ def write_assessment(
 
     Parameters
     ----------
-    lang
-        ``fr``, ``nl`` or ``en``: aliases, layer titles and legend labels in QGIS.
-    extent
+    result : Assessment
+        The assessment (:func:`bxlplan.assess`).
+    out : str or Path
+        The output folder.
+    formats : list of str
+        ``gpkg``, ``geojson``, ``shp``, ``csv``, ``tif``.
+    overwrite : bool, default False
+        Replace the files of the set that exist.
+    perimeters : dict, optional
+        Context perimeters (name -> GeoDataFrame), written as ``perimeter_<name>``.
+    raster_resolution : float, default 100.0
+        The cell size of the GeoTIFFs (m).
+    run_time : datetime.datetime, optional
+        The time stamp of every file (default :func:`bxlplan._io.run_timestamp`).
+    lang : {"fr", "nl", "en"}
+        Aliases, layer titles and legend labels in QGIS.
+    extent : {"areas", "region"}
         ``areas`` (default): the facilities and shortage zones within the largest
         walking threshold of the assessed areas (the zones cut there; their
         ``population_est`` becomes ``population_est_region``, the residents of the
         whole zone); ``region``: all of them.
+
+    Returns
+    -------
+    list of Path
+        The files written.
 
     Raises
     ------
@@ -740,6 +989,16 @@ def write_assessment(
         set exist and ``overwrite`` is False (checked before anything is written).
     ConfigError
         When ``lang`` is not ``fr``, ``nl`` or ``en``.
+
+    Examples
+    --------
+    Needs an assessment (minutes on the whole pack), so it is not run here:
+
+    >>> import bxlplan
+    >>> files = write_assessment(bxlplan.assess("communes"), "out",
+    ...                          ["gpkg", "csv"])  # doctest: +SKIP
+    >>> [p.name for p in files]  # doctest: +SKIP
+    ['assessment.gpkg', 'assessment.csv', 'assessment.provenance.json']
     """
     from .labels import check_lang
 
