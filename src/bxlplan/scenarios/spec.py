@@ -64,6 +64,25 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 @dataclass(frozen=True)
 class Facility:
+    """A facility the programme adds (``programme.facilities`` of a scenario file).
+
+    Parameters
+    ----------
+    category : str
+        A facility category of ``layers/facilities.yaml``.
+    capacity : float or None
+        Its capacity (places, beds, ...), when known.
+    location : str or tuple of float
+        ``"inside"`` (the perimeter's representative point) or (x, y) in EPSG:31370.
+    name : str, optional
+        Its name.
+
+    Examples
+    --------
+    >>> Facility("primary_school", 450, "inside", "École Josaphat").capacity
+    450
+    """
+
     category: str
     capacity: float | None
     location: str | tuple[float, float]  # "inside" or (x, y) in EPSG:31370
@@ -72,7 +91,60 @@ class Facility:
 
 @dataclass
 class Scenario:
-    """A validated scenario file."""
+    """A validated scenario file (:func:`read_scenario` makes them).
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    name : str
+        A slug; it names the output folder.
+    title : dict
+        Title per language.
+    pole : str
+        The priority development pole.
+    perimeter : dict
+        ``neighbourhoods`` (Monitoring codes), ``wkt``, ``geojson`` or ``file``.
+    dwellings : dict
+        New dwellings per tenure (``social``, ``moderate``, ``market``).
+    persons_per_dwelling : float
+        Residents per new dwelling.
+    jobs : dict
+        New jobs per function.
+    floor_area_m2 : dict
+        New floor area per function (m²).
+    facilities : list of Facility
+        The facilities the programme adds.
+    land_use : dict or None
+        Share of the perimeter per land-use function (adds up to 1).
+    phasing_year : int or None
+        The year the programme is complete.
+    surroundings_m : float
+        The walking distance around the perimeter that is assessed too (m).
+    sources : list of str
+        Where the figures come from.
+    facts : list
+        Figures stated as facts (checked against the programme in the report).
+    assumptions : list of str
+        Figures stated as assumptions (checked likewise).
+    used_defaults : list of str
+        The defaults of ``layers/scenario_defaults.yaml`` that were used.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "my_pole.yaml"
+    >>> _ = path.write_text(
+    ...     "name: my_pole\\n"
+    ...     "pole: Josaphat\\n"
+    ...     "perimeter: {neighbourhoods: [85]}\\n"
+    ...     "programme:\\n"
+    ...     "  dwellings: {social: 100, market: 200}\\n"
+    ...     "assumptions: ['300 dwellings, 700 residents']\\n")
+    >>> scn = read_scenario(path)
+    >>> scn.name, scn.persons_per_dwelling, scn.new_residents
+    ('my_pole', 2.1, 630.0)
+    """
 
     path: Path
     name: str
@@ -94,6 +166,7 @@ class Scenario:
 
     @property
     def new_residents(self) -> float:
+        """New residents: dwellings x persons per dwelling."""
         return sum(self.dwellings.values()) * self.persons_per_dwelling
 
 
@@ -333,10 +406,36 @@ def read_scenario(
         when given, a perimeter naming a code that is not among them is an error here,
         before any preparation.
 
+    Returns
+    -------
+    Scenario
+        The validated scenario, with the defaults used listed in
+        ``used_defaults``.
+
     Raises
     ------
     ConfigError
         Naming the file, the key and its line, and what is allowed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "my_pole.yaml"
+    >>> _ = path.write_text(
+    ...     "name: my_pole\\n"
+    ...     "pole: Josaphat\\n"
+    ...     "perimeter: {neighbourhoods: [85]}\\n"
+    ...     "programme:\\n"
+    ...     "  dwellings: {social: 100, market: 200}\\n"
+    ...     "assumptions: ['300 dwellings, 700 residents']\\n")
+    >>> scn = read_scenario(path)
+    >>> scn.dwellings, scn.surroundings_m
+    ({'social': 100.0, 'moderate': 0.0, 'market': 200.0}, 800.0)
+    >>> _ = path.write_text("name: ../etc\\n")
+    >>> read_scenario(path)
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.ConfigError: .../my_pole.yaml, line 1: ...
     """
     path = Path(path)
     root = compose_yaml(path, what="scenario file")
@@ -656,7 +755,41 @@ def _perimeter_geometry(
 
 
 def perimeter_area(scn: Scenario, neighbourhoods: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """The pole's perimeter as one area (``area_id`` = the scenario name), EPSG:31370."""
+    """The pole's perimeter as one area (``area_id`` = the scenario name), EPSG:31370.
+
+    Parameters
+    ----------
+    scn : Scenario
+        The scenario.
+    neighbourhoods : GeoDataFrame
+        The neighbourhoods layer, for a perimeter given as Monitoring codes.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row: ``area_id``, ``name_fr``, ``name_nl`` and the perimeter.
+
+    Raises
+    ------
+    ConfigError
+        When the perimeter names unknown neighbourhoods or is not a polygon.
+
+    Examples
+    --------
+    >>> import bxlplan
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "my_pole.yaml"
+    >>> _ = path.write_text(
+    ...     "name: my_pole\\n"
+    ...     "pole: Josaphat\\n"
+    ...     "perimeter: {neighbourhoods: [85]}\\n"
+    ...     "programme:\\n"
+    ...     "  dwellings: {social: 100, market: 200}\\n"
+    ...     "assumptions: ['300 dwellings, 700 residents']\\n")
+    >>> area = perimeter_area(read_scenario(path), bxlplan.load("neighbourhoods"))
+    >>> area["area_id"].tolist(), round(float(area.area.iloc[0]) / 1e4)  # hectares
+    (['my_pole'], 61)
+    """
     if "_geometry" in scn.perimeter:
         geom = scn.perimeter["_geometry"]
     else:
