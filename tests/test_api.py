@@ -161,7 +161,7 @@ def _assessment(n: int = 3) -> Assessment:
         "parameters": {
             "missing_categories": ["sport"],
             "partial_categories": {"<b>x</b>": "<script>evil()</script>"},
-            "distance_mode": "network",
+            "distance": "network",
         }
     }
     zones = gpd.GeoDataFrame(
@@ -231,4 +231,4 @@ def test_real_assessment_summary(ctx, pack_layers) -> None:
     result = bp.assess(bp.areas(pack_layers["neighbourhoods"].iloc[:20]), ctx)
     page = result._repr_html_()
     assert "20" in page and "median score_overall" in page
-    assert result.provenance["parameters"]["distance_mode"] == "network"
+    assert result.provenance["parameters"]["distance"] == "network"

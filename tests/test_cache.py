@@ -65,7 +65,7 @@ def test_key_follows_inputs_catalog_and_preparation_settings(
     for k, v in [("origins_cell_m", 200.0), ("gravity_beta_at_threshold", 3.0),
                  ("activity_mix_distance_m", 600.0), ("income_classes", 4)]:  # fmt: skip
         assert _key(data, {**base, k: v}) != key, k
-    assert _key(data, base, network=False) != key
+    assert _key(data, base, distance="euclidean") != key
     # ... the scoring-only keys do not: the entry is reused, only re-scored
     weights = {w: 1.0 + i for i, w in enumerate(base["weights"])}
     scoring_only = {**base, "weights": weights, "population_floor": 50.0,
@@ -195,7 +195,7 @@ def test_prepare_uses_the_cache_and_rescores(pack, tmp_path, monkeypatch):
     """prepare(cache=...) builds once per key and swaps in the scoring-only settings."""
     import importlib
 
-    mod = importlib.import_module("bxlplan.scoring.assess")
+    mod = importlib.import_module("bxlplan.scoring.baseline")
     calls = []
 
     def fake(_folder, config, *_rest):

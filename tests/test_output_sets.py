@@ -205,9 +205,9 @@ def _result():
     )
     ctx = SimpleNamespace(
         communes=areas,
-        network_mode="euclidean",
+        distance="euclidean",
         graph=None,
-        _access={"pharmacy": None},
+        access={"pharmacy": None},
         facilities=facilities,
         categories={"pharmacy": {"threshold_m": 400}},
         sources={},

@@ -9,7 +9,7 @@ import shapely
 
 from bxlplan.errors import DataError
 from bxlplan.loading.facilities import categories
-from bxlplan.scoring.assess import facility_table
+from bxlplan.scoring import facility_table
 
 
 def _points(**cols) -> gpd.GeoDataFrame:

@@ -17,7 +17,7 @@ STEP = re.compile(r"^\[\d+\.\d s\] (.+)$", re.MULTILINE)
 def fake_prepare(monkeypatch):
     """``assess`` with a preparation that only reports steps, then fails on purpose
     (the progress is what is tested, not the assessment)."""
-    mod = importlib.import_module("bxlplan.scoring.assess")
+    mod = importlib.import_module("bxlplan.scoring.baseline")
 
     def fake(*_args, progress=None, cache=None, **_kwargs):
         assert cache is False  # --no-cache reaches prepare()

@@ -16,7 +16,7 @@ import shapely
 from bxlplan.errors import ConfigError
 from bxlplan.exports.labels import ui
 from bxlplan.scenarios import read_scenario, run_scenario, write_scenario
-from bxlplan.scoring.assess import shortage_zones
+from bxlplan.scoring import shortage_zones
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))

@@ -99,7 +99,7 @@ def test_unknown_value_column_is_located(user_catalog, tmp_path):
 
 
 def test_user_indicator_is_scored_with_its_weight(user_catalog, tmp_path):
-    from bxlplan.scoring.assess import _user_indicator_values
+    from bxlplan.scoring.baseline import _user_indicator_values
 
     path = tmp_path / "scoring.yaml"
     path.write_text(

@@ -455,12 +455,13 @@ def assess_cmd(
         ),
     ] = "gpkg,csv",
     resolution: Annotated[float, typer.Option(help="GeoTIFF cell size (m).")] = 100.0,
-    euclidean: Annotated[
-        bool,
+    distance: Annotated[
+        str,
         typer.Option(
-            "--euclidean", help="Straight-line distances (labelled fallback)."
+            help="network: walking distances on the street network; euclidean: "
+            "straight lines (a labelled fallback)."
         ),
-    ] = False,
+    ] = "network",
     scoring: Annotated[
         Path | None,
         typer.Option(help="A scoring YAML replacing layers/scoring.yaml keys."),
@@ -525,7 +526,8 @@ def assess_cmd(
     from .loading.areas import load_areas
     from .loading.catalog import data_dir
     from .loading.postgis import mask_dsn
-    from .scoring.assess import assess, prepare
+    from .scoring.assess import assess
+    from .scoring.baseline import prepare
     from .scoring.scores import scoring_config
 
     formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
@@ -561,7 +563,7 @@ def assess_cmd(
         ctx = prepare(
             folder,
             config=config,
-            network=not euclidean,
+            distance=distance,
             population=population,
             progress=steps,
             cache=use_cache,
@@ -737,7 +739,7 @@ def _prepare_for_scenarios(
     from .loading.catalog import data_dir
     from .loading.load import load
     from .scenarios.spec import read_scenario
-    from .scoring.assess import prepare
+    from .scoring.baseline import prepare
 
     folder = data_dir(data)
     region, hoods = load("region", folder), load("neighbourhoods", folder)

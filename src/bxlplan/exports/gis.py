@@ -632,11 +632,11 @@ def write_distance_rasters(
     pts = shapely.points(gx.ravel(), gy.ravel())
     shapely.prepare(region)
     inside = shapely.contains(region, pts)
-    att = ctx.graph.attach(pts[inside]) if ctx.network_mode == "network" else None
+    att = ctx.graph.attach(pts[inside]) if ctx.distance == "network" else None
     transform = from_origin(xmin, ymin + height * resolution, resolution, resolution)
     written = []
-    for cat in categories or list(ctx._access):
-        if cat not in ctx._access:
+    for cat in categories or list(ctx.access):
+        if cat not in ctx.access:
             raise DataError(
                 f"no distance for category '{cat}' (missing data or unknown)"
             )
@@ -660,7 +660,7 @@ def write_distance_rasters(
         ):
             dst.write(band, 1)
             dst.update_tags(
-                    category=cat, unit="m", distance_mode=ctx.network_mode,
+                    category=cat, unit="m", distance=ctx.distance,
                     threshold_m=str(ctx.categories[cat]["threshold_m"]), resolution_m=str(resolution),
                     bxlplan_version=__version__, sources=_meta_json(ctx.sources),
                 created_at=stamp.isoformat(timespec="seconds"),

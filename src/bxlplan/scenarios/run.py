@@ -31,8 +31,10 @@ import shapely
 from .._io import run_timestamp
 from .._version import __version__
 from ..errors import ConfigError, DataError
+from ..loading.areas import make_grid
 from ..loading.catalog import read_catalog_file
-from ..scoring.assess import Assessment, Context, assess, compute_access
+from ..scoring import Assessment, Context, assess, compute_access
+from ..scoring.origins import tag_points
 from .spec import TENURES, Scenario, perimeter_area, read_scenario
 
 __all__ = [
@@ -99,12 +101,8 @@ def apply_scenario(scn: Scenario, ctx: Context) -> tuple[Context, gpd.GeoDataFra
     # --- new residents
     if scn.new_residents > 0:
         cell = float(ctx.config.get("origins_cell_m", 100))
-        xmin, ymin, xmax, ymax = perimeter.bounds
-        xs, ys = np.meshgrid(np.arange(xmin, xmax, cell), np.arange(ymin, ymax, cell))
-        boxes = shapely.box(
-            xs.ravel(), ys.ravel(), xs.ravel() + cell, ys.ravel() + cell
-        )
-        cells = shapely.intersection(boxes, perimeter)
+        pole = gpd.GeoDataFrame(geometry=[perimeter], crs=origins.crs)
+        cells = make_grid(pole, cell, "square").geometry.values
         cells = cells[shapely.area(cells) > 1.0]
         weights = shapely.area(cells) / shapely.area(cells).sum()
         classes = defaults["tenure_income_class"]
@@ -133,13 +131,8 @@ def apply_scenario(scn: Scenario, ctx: Context) -> tuple[Context, gpd.GeoDataFra
                 )
             )
         new = pd.concat(rows, ignore_index=True)
-        for col, layer in (
-            ("neighbourhood", ctx.neighbourhoods),
-            ("commune", ctx.communes),
-        ):
-            i, j = layer.sindex.query(new.geometry.values, predicate="within")
-            new[col] = pd.array([pd.NA] * len(new), dtype="Int64")
-            new.loc[i, col] = layer["code"].to_numpy()[j]
+        tag_points(new, ctx.neighbourhoods, "neighbourhood")
+        tag_points(new, ctx.communes, "commune")
         origins = gpd.GeoDataFrame(
             pd.concat([origins, new], ignore_index=True),
             geometry="geometry",
@@ -195,7 +188,7 @@ def apply_scenario(scn: Scenario, ctx: Context) -> tuple[Context, gpd.GeoDataFra
     # services score on both sides: one new crèche must not make the "after" score count
     # a category the "before" could not (the demand balance counts its places).
     after = replace(
-        ctx, origins=origins, facilities=facilities, surface=surface, _access={}
+        ctx, origins=origins, facilities=facilities, surface=surface, access={}
     )
     compute_access(after)
     return after, new_fac
@@ -236,12 +229,12 @@ def _demand(
         children = scn.new_residents * float(d["age_share"])
         needed = children * float(d["places_per_child"])
         fac = after.facilities[after.facilities["category"] == cat]
-        acc = after._access.get(cat)  # None for a category without baseline data
+        acc = after.access.get(cat)  # None for a category without baseline data
         if acc is None:
             reached = fac.iloc[:0]
         else:
-            pairs = acc["pairs"]
-            reached_ids = acc["facility_ids"][
+            pairs = acc.pairs
+            reached_ids = acc.facility_ids[
                 pairs.loc[pairs["origin"].isin(inside), "facility"].unique()
             ]
             reached = fac[fac["facility_id"].isin(reached_ids)]

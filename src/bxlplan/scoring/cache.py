@@ -7,7 +7,7 @@ stored once per **key** and reused by every later run with the same inputs.
 
 Key
     The sha256 of: the cache format; the data folder as given (the provenance names
-    it); the network switch; the content (sha256) of every file any catalog layer may
+    it); the distance switch; the content (sha256) of every file any catalog layer may
     read in the data folder (every candidate of ``files:`` and the facility sources'
     paths, present or absent, with their Shapefile and ``.provenance.json`` sidecars);
     the content of the catalog files (``layers/*.yaml`` and ``$BXLPLAN_LAYERS``
@@ -232,7 +232,7 @@ def baseline_key(
     data: Path,
     config: dict[str, Any],
     *,
-    network: bool = True,
+    distance: str = "network",
     population: str | os.PathLike[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The cache key of a preparation, computed before anything is loaded.
@@ -243,8 +243,8 @@ def baseline_key(
         The data folder, as given to :func:`~bxlplan.scoring.prepare`.
     config
         The validated scoring configuration.
-    network
-        The network switch (``False``: straight-line distances).
+    distance
+        The distance switch (``"network"`` or ``"euclidean"``).
     population
         A user population file, or None.
 
@@ -265,7 +265,7 @@ def baseline_key(
     parts: dict[str, Any] = {
         "format": FORMAT,
         "data": str(data),
-        "network": bool(network),
+        "distance": str(distance),
         "files": files,
         "catalog": _catalog_files(),
         "config": _jsonable({k: v for k, v in config.items() if k not in SCORING_ONLY}),

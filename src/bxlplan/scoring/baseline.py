@@ -1,0 +1,321 @@
+"""The prepared baseline: :func:`prepare` loads every layer once and runs the stages
+that do not depend on the areas assessed (origins, access, shortage zones).
+
+The result, a :class:`~bxlplan.scoring.context.Context`, is what
+:func:`bxlplan.scoring.assess.assess` aggregates over any areas, what scenarios modify,
+and what the persistent cache (:mod:`bxlplan.scoring.cache`) stores.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ..errors import ConfigError, DataError
+from ..indicators.access import StreetGraph
+from ..indicators.diversity import landuse_surface
+from ..loading.areas import make_grid
+from ..loading.catalog import get_spec
+from ..loading.expect import require_plausible
+from ..loading.facilities import categories as facility_categories
+from ..loading.facilities import load_facilities
+from ..loading.load import load
+from ..loading.population import RESIDENTIAL_FUNCTIONS, estimate_population
+from .access import compute_access
+from .aggregate import shortage_zones
+from .cache import baseline_key, cache_folder, get_or_build
+from .context import DISTANCES, Context
+from .origins import make_origins
+from .scores import scoring_config, validate_scoring
+
+__all__ = ["facility_table", "prepare"]
+
+log = logging.getLogger(__name__)
+
+FUNCTION_ORDER = [
+    "green",
+    "transport",
+    "facilities",
+    "economic",
+    "mixed",
+    "housing",
+    "other",
+]
+
+
+def _zoning(data: Path, green: gpd.GeoDataFrame, report: list[str]) -> gpd.GeoDataFrame:
+    try:
+        zoning = load("pras", data)
+        report.append("land-use mix from the PRAS/GBP zoning")
+    except DataError:
+        zoning = load("landuse_osm", data)
+        report.append(
+            "land-use mix from OSM land use (stand-in for the PRAS) plus public green spaces"
+        )
+        zoning = pd.concat(
+            [
+                zoning[["function", "geometry"]],
+                green.assign(function="green")[["function", "geometry"]],
+            ],
+            ignore_index=True,
+        )
+    return gpd.GeoDataFrame(zoning, geometry="geometry", crs=green.crs)
+
+
+def prepare(
+    data: str | Path | None = None,
+    *,
+    config: dict[str, Any] | None = None,
+    distance: str = "network",
+    progress: Callable[[str], None] | None = None,
+    layers: dict[str, Any] | None = None,
+    population: str | Path | gpd.GeoDataFrame | None = None,
+    cache: str | Path | bool | None = None,
+) -> Context:
+    """Load every layer the assessment needs and compute access for all origins.
+
+    Parameters
+    ----------
+    data
+        The data folder (default ``$BXLPLAN_DATA``).
+    config
+        Scoring configuration (default ``layers/scoring.yaml``).
+    distance
+        ``"network"`` (default): walking distances along the street network.
+        ``"euclidean"``: straight-line distances, an explicit, labelled fallback
+        (column names keep saying ``_m``; ``ctx.distance`` and the provenance's
+        ``parameters["distance"]`` say "euclidean"). The command line's
+        ``--distance``.
+    progress
+        Called with a short message at each step (``"access: pharmacy (6/16)"``).
+    layers
+        Already-loaded layers to reuse (name -> GeoDataFrame). The cache is not used
+        with them: their content cannot be known from the files.
+    population
+        Your own population: points or polygons (a file or a GeoDataFrame) with a
+        ``population`` column. They take precedence over the official sectors (2024),
+        which take precedence over the commune totals (2020). The cache is not used
+        with a GeoDataFrame.
+    cache
+        The baseline cache (:mod:`bxlplan.scoring.cache`): ``None`` or ``False`` (the
+        default) prepares without it; ``True`` uses ``$BXLPLAN_CACHE`` or the user's
+        cache folder; a path uses that folder. A cached context is reused when every
+        input file, catalog file and preparation setting is unchanged; the scoring-only
+        keys of ``config`` (weights, rules, population floor, ...) are then replaced,
+        so that ``assess`` re-scores without touching the network. The command line
+        uses the cache by default (``--cache DIR``, ``--no-cache``).
+
+    Returns
+    -------
+    Context
+        The prepared baseline (:class:`~bxlplan.scoring.context.Context`).
+
+    Raises
+    ------
+    ConfigError
+        When ``cache`` names a file instead of a folder, ``distance`` is unknown, or
+        the configuration is invalid.
+    """
+    from ..loading.catalog import data_dir
+
+    if distance not in DISTANCES:
+        raise ConfigError(
+            f"distance must be one of {', '.join(DISTANCES)}, not {distance!r}"
+        )
+    folder = data_dir(data)
+    config = validate_scoring(config) if config is not None else scoring_config()
+    root = cache_folder(cache)
+    if root is not None and (layers or isinstance(population, gpd.GeoDataFrame)):
+        log.info("baseline cache not used: layers or population given as frames")
+        root = None
+    build = partial(_prepare, folder, config, distance, progress, layers, population)
+    if root is None:
+        return build()
+    step = progress or (lambda _msg: None)
+    step("baseline: hashing the inputs")
+    key, parts = baseline_key(folder, config, distance=distance, population=population)
+    log.info(
+        "baseline key %s: %d input files (%d present), %d catalog files",
+        key[:12], len(parts["files"]), sum(v is not None for v in parts["files"].values()),
+        len(parts["catalog"]),
+    )  # fmt: skip
+    ctx, hit = get_or_build(
+        root, key, build, meta={"data": str(folder)}, progress=progress
+    )
+    if hit:  # the stored context with this run's scoring-only settings
+        ctx.config = config
+    return ctx
+
+
+def _prepare(
+    folder: Path,
+    config: dict[str, Any],
+    distance: str,
+    progress: Callable[[str], None] | None,
+    layers: dict[str, Any] | None,
+    population: str | Path | gpd.GeoDataFrame | None,
+) -> Context:
+    """The preparation itself (:func:`prepare` without the cache)."""
+    report: list[str] = []
+    layers = dict(layers or {})
+
+    def get(name: str):
+        if name not in layers:
+            # the same plausibility checks as `bxlplan check`: a layer that cannot
+            # cover the region is refused here, before minutes of work on it
+            layers[name] = load(name, folder)
+            require_plausible(get_spec(name), layers[name])
+        return layers[name]
+
+    step = progress or (lambda _msg: None)
+    step("loading layers")
+    region, communes, hoods = get("region"), get("communes"), get("neighbourhoods")
+    green = get("green_spaces")
+    zoning = _zoning(
+        folder, green, report
+    )  # PRAS when fetched, else OSM land use + green
+    surface = landuse_surface(zoning, FUNCTION_ORDER)
+    step("estimating population")
+    cell = float(config.get("origins_cell_m", 100))
+    grid = make_grid(region, cell, "square")
+    # the 2024 sector population; the 2020 commune totals only when it is absent
+    has_sectors = "population_sectors" in layers or (
+        get_spec("population_sectors").find_file(folder) is not None
+    )
+    sectors = get("population_sectors") if has_sectors else None
+    if sectors is None:
+        report.append("population from the commune totals: no sector population file")
+    estimate = estimate_population(
+        grid,
+        landuse=zoning,
+        sectors=sectors,
+        communes=communes,
+        commune_table=get("population_communes") if sectors is None else None,
+        user=population,
+        report=report,
+    )
+    grid["population"] = estimate.to_numpy()
+    land = _land_cells(grid, surface)
+    origins, ref = make_origins(
+        grid, hoods, communes, get("income_equivalised"),
+        int(config.get("income_classes", 5)),
+    )  # fmt: skip
+    try:
+        poverty = get("poverty_communes")
+    except DataError:
+        poverty = None
+    if "facilities" not in layers:  # reuse the green spaces and region loaded above
+        layers["facilities"] = load_facilities(
+            get_spec("facilities"),
+            folder,
+            {n: layers[n] for n in ("green_spaces", "region")},
+        )
+    cats = facility_categories()
+    fac = layers["facilities"] = facility_table(layers["facilities"], cats)
+    missing = list(fac.attrs.get("bxlplan", {}).get("missing_categories", []))
+    partial = dict(fac.attrs.get("bxlplan", {}).get("partial_categories", {}))
+    user_values = _user_indicator_values(config, get)
+    step("building the street graph")
+    graph = StreetGraph(get("streets"))
+    ctx = Context(
+        data=folder, config=config, graph=graph, origins=origins, facilities=fac, categories=cats,
+        missing=missing, surface=surface, neighbourhoods=hoods, communes=communes, poverty=poverty,
+        income_reference=ref, distance=distance,
+        partial=partial, land=land, user_values=user_values,
+        sources={n: getattr(layer, "attrs", {}).get("bxlplan", {}).get("source") for n, layer in layers.items()},
+    )  # fmt: skip
+    ctx.sources["report"] = report
+    ctx.sources["population"] = estimate.attrs.get("bxlplan", {})
+    compute_access(ctx, progress=step)
+    step("shortage zones")
+    shortage_zones(ctx)  # area-independent: computed once, kept (and cached) with ctx
+    return ctx
+
+
+def facility_table(
+    facilities: gpd.GeoDataFrame, categories: dict[str, dict[str, Any]]
+) -> gpd.GeoDataFrame:
+    """Check a facility layer (your own, or ``load("facilities")``) before any work.
+
+    Only ``category`` and point geometries are required: a missing ``facility_id``
+    is numbered (``user:<row>``), a missing ``name`` left empty; the layer is
+    reprojected to EPSG:31370.
+
+    Raises
+    ------
+    DataError
+        When it is not a GeoDataFrame with a CRS, lacks ``category``, names an unknown
+        category (listing the known ones), or has non-point or empty geometries.
+    """
+    if not isinstance(facilities, gpd.GeoDataFrame) or facilities.crs is None:
+        raise DataError(
+            "facilities: give a GeoDataFrame of points with a CRS and a 'category' "
+            "column (e.g. bxlplan.load('facilities'))"
+        )
+    if "category" not in facilities:
+        raise DataError(
+            "facilities: the 'category' column is missing; columns: "
+            f"{', '.join(map(str, facilities.columns))}"
+        )
+    unknown = sorted(set(facilities["category"].astype(str)) - set(categories))
+    if unknown:
+        raise DataError(
+            f"facilities: unknown categories {unknown}; the categories of "
+            f"layers/facilities.yaml are: {', '.join(categories)}"
+        )
+    kinds = set(facilities.geom_type.dropna())
+    if facilities.geometry.is_empty.any() or facilities.geometry.isna().any():
+        raise DataError("facilities: some rows have no geometry; drop or locate them")
+    if not kinds <= {"Point"}:
+        raise DataError(
+            f"facilities: geometries must be points, found {', '.join(sorted(kinds))} "
+            "(use representative points of polygons)"
+        )
+    out = facilities.to_crs(31370) if facilities.crs.to_epsg() != 31370 else facilities
+    if "facility_id" not in out:
+        out = out.assign(facility_id=[f"user:{i}" for i in range(len(out))])
+    if "name" not in out:
+        out = out.assign(name="")
+    return out
+
+
+def _land_cells(grid: gpd.GeoDataFrame, surface: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Every cell of the origins grid with its land area and its residential land area
+    (functions housing and mixed of the non-overlapping land-use surface): the support
+    of the site accessibility."""
+    res = surface.loc[surface["function"].isin(RESIDENTIAL_FUNCTIONS)]
+    parts = shapely.get_parts(res.geometry.values)
+    tree = shapely.STRtree(parts)
+    cells = grid.geometry.values
+    c_idx, p_idx = tree.query(cells, predicate="intersects")
+    pieces = shapely.area(shapely.intersection(cells[c_idx], parts[p_idx]))
+    res_m2 = np.bincount(c_idx, weights=pieces, minlength=len(grid))
+    return gpd.GeoDataFrame(
+        {"land_m2": shapely.area(cells), "residential_m2": res_m2},
+        geometry=cells,
+        crs=grid.crs,
+    )
+
+
+def _user_indicator_values(config: dict[str, Any], get: Any) -> dict[str, pd.Series]:
+    """Values of the scoring file's user indicators, by neighbourhood code."""
+    out = {}
+    for name, spec in (config.get("indicators") or {}).items():
+        table = get(spec["layer"])
+        column = spec.get("column", "value")
+        if column not in table:
+            raise DataError(
+                f"layer '{spec['layer']}' ({table.attrs.get('bxlplan', {}).get('source')})"
+                f" has no column '{column}' for the indicator '{name}' of the scoring "
+                f"file; columns: {', '.join(map(str, table.columns))}"
+            )
+        out[name] = pd.to_numeric(table.set_index("code")[column], errors="coerce")
+    return out
