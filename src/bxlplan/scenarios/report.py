@@ -110,8 +110,33 @@ def display_unit(unit: str, lang: str) -> str:
 def format_value(
     v: Any, unit: str, lang: str, *, change: bool = False, na: str | None = None
 ) -> str:
-    """A value rounded to meaningful precision for the registry ``unit`` (without
-    the unit, except the points of a share's change); ``na`` for a missing value."""
+    """A value rounded to meaningful precision for the registry ``unit``.
+
+    Parameters
+    ----------
+    v : object
+        The value (None, NA and NaN are missing).
+    unit : str
+        The registry unit (``%``, ``m``, ``EUR``, ``/100``, ``0-1``, ...).
+    lang : {"fr", "nl", "en"}
+        The language (decimal and thousands separators).
+    change : bool, default False
+        A change: signed, and a share's change in points.
+    na : str, optional
+        The text of a missing value (default: the report's, in ``lang``).
+
+    Returns
+    -------
+    str
+        The value without its unit, except the points of a share's change.
+
+    Examples
+    --------
+    >>> format_value(0.12345, "%", "en"), format_value(0.05, "%", "en", change=True)
+    ('12', '+5 pts')
+    >>> format_value(float("nan"), "m", "fr", na="-")
+    '-'
+    """
     if (
         v is None
         or v is pd.NA
@@ -163,9 +188,30 @@ def _round_csv(v: Any, unit: str) -> Any:
 
 
 def labelled_table(table: pd.DataFrame, lang: str = "fr") -> pd.DataFrame:
-    """``table.csv``: the indicator table with its label and unit in ``lang`` and
-    values rounded (shares to 4 decimals, metres, euros and counts of people to
-    the unit, scores to 1 decimal, anything else to 6 significant digits)."""
+    """``table.csv``: the indicator table with its label and unit in ``lang``, rounded.
+
+    Shares to 4 decimals, metres, euros and counts of people to the unit, scores to
+    1 decimal, anything else to 6 significant digits.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``indicator``, ``before``, ``after`` and ``change``.
+    lang : {"fr", "nl", "en"}
+        The language of the labels.
+
+    Returns
+    -------
+    DataFrame
+        ``indicator``, ``label``, ``unit``, ``before``, ``after``, ``change``.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"indicator": ["access_pharmacy_within_800m_share"],
+    ...                       "before": [0.81234], "after": [0.9], "change": [0.08766]})
+    >>> labelled_table(table, "en").iloc[0].to_dict()
+    {'indicator': 'access_pharmacy_within_800m_share', 'label': 'Pharmacy: share of residents within 800 m', 'unit': 'share (0-1)', 'before': 0.8123, 'after': 0.9, 'change': 0.0877}
+    """
     check_lang(lang)
     out = table.copy()
     units = out["indicator"].map(_unit_of)
@@ -196,7 +242,22 @@ def labelled_table(table: pd.DataFrame, lang: str = "fr") -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Check:
-    """A figure stated in a scenario file and what the programme implies."""
+    """A figure stated in a scenario file and what the programme implies.
+
+    Parameters
+    ----------
+    stated : str
+        The words of the file.
+    programme : str
+        The programme's figure (with its derivation).
+    ok : bool
+        Whether they agree.
+
+    Examples
+    --------
+    >>> Check("300 dwellings", "300", True).ok
+    True
+    """
 
     stated: str  # the words of the file
     programme: str  # the programme's figure
@@ -225,7 +286,33 @@ def check_figures(scn: Scenario) -> list[Check]:
     per dwelling and its derivation (``2.33 = 7,000 inhabitants / 3,000 dwellings``),
     tenure shares, jobs, a land-use share derived from areas (``3 ha green of 13 ha =
     23 %``) and facility capacities (``450 places``). A figure that disagrees is
-    stale: the programme was changed and the text was not."""
+    stale: the programme was changed and the text was not.
+
+    Parameters
+    ----------
+    scn : Scenario
+        The scenario.
+
+    Returns
+    -------
+    list of Check
+        One per figure found, in the order of the file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from bxlplan.scenarios.spec import read_scenario
+    >>> path = Path(tempfile.mkdtemp()) / "my_pole.yaml"
+    >>> _ = path.write_text(
+    ...     "name: my_pole\\npole: Josaphat\\nperimeter: {neighbourhoods: [85]}\\n"
+    ...     "programme:\\n  dwellings: {social: 100, market: 200}\\n"
+    ...     "assumptions: ['300 dwellings, 700 residents']\\n")
+    >>> for check in check_figures(read_scenario(path)):
+    ...     print(check.stated, "|", check.programme, "|", check.ok)
+    300 dwellings | 300 | True
+    700 residents | 300 x 2.1 = 630 | False
+    """
     texts = [f["figure"] if isinstance(f, dict) else str(f) for f in scn.facts]
     texts += [str(a) for a in scn.assumptions]
     total = sum(scn.dwellings.values())
@@ -305,6 +392,23 @@ def check_figures(scn: Scenario) -> list[Check]:
 
 @dataclass
 class Table:
+    """A table of the report.
+
+    Parameters
+    ----------
+    header : list of str
+        The column headings.
+    rows : list of list of str
+        The cells, already formatted.
+    align : str
+        One ``l`` or ``r`` per column (default: all left).
+
+    Examples
+    --------
+    >>> Table(["indicator", "after"], [["score", "55"]], "lr").align
+    'lr'
+    """
+
     header: list[str]
     rows: list[list[str]]
     align: str = ""  # one "l" or "r" per column
@@ -332,6 +436,27 @@ class Section:
 
 @dataclass
 class Report:
+    """The content of a scenario report (:func:`build_report`), before rendering.
+
+    Parameters
+    ----------
+    lang : str
+        The language.
+    title : str
+        The title.
+    headline : list of str
+        The key figures, first thing on the page.
+    sections : list of Section
+        The sections (paragraphs, lists, tables).
+    svg : str
+        An inline SVG map of the perimeter (HTML only).
+
+    Examples
+    --------
+    >>> Report("en", "Josaphat", ["1,600 dwellings"], []).svg
+    ''
+    """
+
     lang: str
     title: str
     headline: list[str]
@@ -391,8 +516,35 @@ def _indicator_rows(
 
 
 def build_report(res: ScenarioResult, lang: str = "en") -> Report:
-    """The report's content, once: rendered by :func:`report_markdown` and
-    :func:`report_html`."""
+    """The report's content, once: rendered by :func:`report_markdown` and :func:`report_html`.
+
+    Parameters
+    ----------
+    res : ScenarioResult
+        A scenario run (:func:`bxlplan.scenarios.run_scenario`).
+    lang : {"fr", "nl", "en"}
+        The language of the report.
+
+    Returns
+    -------
+    Report
+        Title, headline figures and sections.
+
+    Raises
+    ------
+    ConfigError
+        When ``lang`` is not ``fr``, ``nl`` or ``en``.
+
+    Examples
+    --------
+    Needs a scenario run (:func:`bxlplan.scenario.run`, minutes on the pack), so it is
+    not run here:
+
+    >>> import bxlplan
+    >>> res = bxlplan.scenario.run("scenarios/josaphat.yaml")  # doctest: +SKIP
+    >>> build_report(res, "en").title  # doctest: +SKIP
+    'Scenario josaphat: Josaphat (ancienne gare de formation)'
+    """
     check_lang(lang)
     scn = res.scenario
     sh = res.social_housing
@@ -768,7 +920,30 @@ def _md_text(text: str) -> str:
 
 
 def report_markdown(res: ScenarioResult, lang: str = "en") -> str:
-    """The report as Markdown (the same content as :func:`report_html`, no map)."""
+    """The report as Markdown (the same content as :func:`report_html`, no map).
+
+    Parameters
+    ----------
+    res : ScenarioResult
+        A scenario run (:func:`bxlplan.scenarios.run_scenario`).
+    lang : {"fr", "nl", "en"}
+        The language of the report.
+
+    Returns
+    -------
+    str
+        The Markdown text.
+
+    Examples
+    --------
+    Needs a scenario run (:func:`bxlplan.scenario.run`, minutes on the pack), so it is
+    not run here:
+
+    >>> import bxlplan
+    >>> res = bxlplan.scenario.run("scenarios/josaphat.yaml")  # doctest: +SKIP
+    >>> report_markdown(res, "fr").startswith("# ")  # doctest: +SKIP
+    True
+    """
     rep = build_report(res, lang)
     lines = [f"# {_md_text(rep.title)}", "", f"## {_t('report_summary', lang)}", ""]
     lines += [f"- {_md_text(h)}" for h in rep.headline]
@@ -809,8 +984,33 @@ th{background:#f0f0f0;text-align:left}td.r{text-align:right;white-space:nowrap}
 
 
 def report_html(res: ScenarioResult, lang: str = "en") -> str:
-    """The report as one self-contained HTML page: inline CSS, an inline SVG map,
-    no script and no external resource; every data string is escaped."""
+    """The report as one self-contained HTML page.
+
+    Inline CSS, an inline SVG map, no script and no external resource; every data
+    string is escaped.
+
+    Parameters
+    ----------
+    res : ScenarioResult
+        A scenario run (:func:`bxlplan.scenarios.run_scenario`).
+    lang : {"fr", "nl", "en"}
+        The language of the report.
+
+    Returns
+    -------
+    str
+        The HTML page.
+
+    Examples
+    --------
+    Needs a scenario run (:func:`bxlplan.scenario.run`, minutes on the pack), so it is
+    not run here:
+
+    >>> import bxlplan
+    >>> res = bxlplan.scenario.run("scenarios/josaphat.yaml")  # doctest: +SKIP
+    >>> "<script" in report_html(res, "nl")  # doctest: +SKIP
+    False
+    """
     rep = build_report(res, lang)
     e = html.escape
     body = [
