@@ -293,7 +293,7 @@ def add_context(
         The map to draw on.
     data
         The data folder (default ``$BXLPLAN_DATA``). When there is none, or it holds
-        no context layer, nothing is drawn and a log line (INFO) says so.
+        no context layer, nothing is drawn and a log line (WARNING) says so.
     lang
         ``fr``, ``nl`` or ``en``: the language of the names.
     bounds
@@ -329,10 +329,12 @@ def add_context(
     try:
         layers = context_layers(data)
     except DataError as exc:
-        _log.info("map drawn without a base map: %s", exc)
+        _log.warning("map drawn without a base map: %s", exc)
         return False
     if not layers:
-        _log.info("map drawn without a base map: the data folder has no context layer")
+        _log.warning(
+            "map drawn without a base map: the data folder has no context layer"
+        )
         return False
     settings = _settings()
     box = None

@@ -21,6 +21,8 @@ map in which any text still holds ``{{``, ``{%`` or ``{#``.
 from __future__ import annotations
 
 import html
+import json
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,12 +39,21 @@ from branca.element import Element, MacroElement, Template
 
 from .._io import atomic_write, check_target
 from ..errors import ConfigError, DataError
+from ..indicators.registry import resident_weighted
 from ..loading.catalog import read_catalog_file
 from ..loading.facilities import categories
-from .labels import column_label, ui
+from .basemap import BASEMAPS, add_basemap, add_context
+from .labels import check_lang, column_label, ui
 from .offline import inline_assets
 
-__all__ = ["class_breaks", "html_text", "make_map", "save_map"]
+__all__ = [
+    "class_breaks",
+    "class_palette",
+    "html_text",
+    "legend_rows",
+    "make_map",
+    "save_map",
+]
 
 NO_DATA = "#bdbdbd"
 THEME_COLOURS = {
@@ -230,6 +241,19 @@ def _strings(value: Any) -> Iterator[str]:
         yield str(value.js_code)
 
 
+def _plain_inert(value: Any) -> bool:
+    """Fast path for large data (the areas of a 100 m grid): a dict or list of plain
+    JSON values whose JSON text holds no delimiter holds none in any string either
+    (JSON syntax itself never writes ``{{``, ``{%`` or ``{#``)."""
+    if not isinstance(value, dict | list):
+        return False
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=True)
+    except (TypeError, ValueError):
+        return False
+    return not any(d in text for d in _DELIMITERS)
+
+
 def _check_inert(m: Element) -> None:
     """Refuse a map in which any text could be read as Jinja source.
 
@@ -252,6 +276,8 @@ def _check_inert(m: Element) -> None:
             if isinstance(value, Element):
                 stack.append(value)
                 continue
+            if _plain_inert(value):
+                continue
             for text in _strings(value):
                 if any(d in text for d in _DELIMITERS):
                     raise DataError(
@@ -271,28 +297,385 @@ def _with_names(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return areas
 
 
-def _choropleth_data(
-    areas: gpd.GeoDataFrame, indicator: str, scores: list[str], breaks: np.ndarray,
-    palette: list[str], unit: str, lang: str, tol: float,
-) -> gpd.GeoDataFrame:  # fmt: skip
-    """Light GeoJSON-ready areas with their fill colour and formatted values.
+def legend_rows(
+    values: pd.Series, breaks: np.ndarray, palette: list[str], unit: str, lang: str
+) -> list[tuple[str, str]]:
+    """The rows (colour, text) of a class legend: each class from its lower to its
+    upper bound, with the unit (``%``, ``m``...; a ``/100`` score gives numbers and
+    its legend title the unit). A class whose bounds read the same (one area, equal
+    values) shows that one value; missing values get a grey ``no data`` row.
 
-    Properties: ``area_id``, ``name_fr``, ``name_nl`` (inert HTML text), ``fill``,
-    ``value`` (the indicator with its unit) and each score column, formatted.
+    Parameters
+    ----------
+    values
+        The values classified (missing and infinite ones are left out of classes).
+    breaks, palette
+        Upper bounds of the classes (:func:`class_breaks`) and their colours.
+    unit
+        The unit (registry): ``%`` for shares 0-1, ``/100``, ``m``, ``EUR``, ``""``.
+    lang
+        ``fr``, ``nl`` or ``en``.
+
+    Returns
+    -------
+    list of (str, str)
+        Plain text (not escaped): pass it through :func:`html_text` to show it.
+
+    Examples
+    --------
+    >>> legend_rows(pd.Series([0.2, 0.5, 1.0]), np.array([0.5, 1.0]),
+    ...             ["#fff", "#000"], "%", "en")
+    [('#fff', '20 % – 50 %'), ('#000', '50 % – 100 %')]
+    >>> legend_rows(pd.Series([1.0, 1.0, None]), np.array([1.0]), ["#fff"], "%", "fr")
+    [('#fff', '100 %'), ('#bdbdbd', 'pas de donnée')]
     """
-    data = _light(areas, ["area_id", "name_fr", "name_nl"], tol)
-    values = pd.to_numeric(areas[indicator], errors="coerce").to_numpy(dtype=float)
-    cls = np.searchsorted(breaks, values, side="left")
-    data["fill"] = [
-        NO_DATA if not np.isfinite(v) else palette[min(c, len(palette) - 1)]
-        for v, c in zip(values, cls, strict=True)
+    vals = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    finite = vals[np.isfinite(vals)]
+    rows = []
+    lower = float(finite.min()) if len(finite) else 0.0
+    for i, upper in enumerate(breaks):
+        low, up = _fmt(lower, unit), _fmt(float(upper), unit)
+        rows.append((palette[i], up if low == up else f"{low} – {up}"))
+        lower = float(upper)
+    if len(finite) < len(vals):
+        rows.append((NO_DATA, ui("no_data", lang)))
+    return rows
+
+
+def _flag_codes(areas: pd.DataFrame) -> list[list[str]]:
+    if "flags" not in areas:
+        return [[] for _ in range(len(areas))]
+    return [
+        [c for c in str(f).split(";") if c] if isinstance(f, str) else []
+        for f in areas["flags"]
     ]
-    # values shown in tooltips and popups, formatted with their units
-    data["value"] = [html_text(_fmt(v, unit) or ui("no_data", lang)) for v in values]
-    for col in scores:
-        s_unit = column_label(col, lang)[1]
-        data[col] = [html_text(_fmt(v, s_unit)) for v in areas[col]]
-    return data
+
+
+def _uninhabited(areas: pd.DataFrame, codes: list[list[str]]) -> np.ndarray:
+    flagged = np.array(
+        [bool({"uninhabited", "small_population"} & set(c)) for c in codes], dtype=bool
+    )
+    if "inhabited" in areas:
+        flagged |= ~areas["inhabited"].fillna(True).astype(bool).to_numpy()
+    return flagged
+
+
+def _reason(codes: list[str], column: str, weighted: set[str]) -> tuple[str, str]:
+    """Why ``column`` has no value in an area with these flags: (ui key, category)."""
+    by_residents = column in weighted or column.startswith("score_")
+    for code in ("uninhabited", "small_population"):
+        if code in codes and by_residents:
+            return f"reason_{code}", ""
+    if "landuse_unmapped" in codes and column.startswith("mix_landuse"):
+        return "reason_landuse_unmapped", ""
+    for code in codes:
+        kind, _, cat = code.partition(":")
+        if kind in ("missing", "partial") and f"_{cat}_" in f"{column}_":
+            return f"reason_{kind}", cat
+    return "reason_no_data", ""
+
+
+def _flag_words(codes: list[str], lang: str) -> str:
+    words = []
+    for code in codes:
+        kind, _, cat = code.partition(":")
+        key = f"reason_{kind}"
+        try:
+            word = ui(key, lang)
+        except KeyError:
+            word = code
+        words.append(word.format(category=_category_label(cat, lang)) if cat else word)
+    return "; ".join(words)
+
+
+def _map_settings() -> dict[str, Any]:
+    return read_catalog_file("styles.yaml")["map"]
+
+
+def _columns(
+    areas: gpd.GeoDataFrame, indicator: str, indicators: list[str] | None
+) -> tuple[list[str], list[str]]:
+    """(switch, popup) columns: numeric columns the areas have, drawn one first."""
+    cfg = _map_settings()
+    wanted = cfg["indicators"] if indicators is None else list(indicators)
+    switch = [indicator]
+    for col in wanted:
+        if col not in switch and col in areas:
+            if not pd.api.types.is_numeric_dtype(areas[col]):
+                raise DataError(
+                    f"column '{col}' is not numeric: it cannot be mapped as a "
+                    "choropleth; leave it out of indicators="
+                )
+            switch.append(col)
+    popup = [c for c in cfg.get("popup", []) if c in areas and c not in switch]
+    popup = [c for c in popup if pd.api.types.is_numeric_dtype(areas[c])]
+    return switch, popup
+
+
+def _area_data(
+    areas: gpd.GeoDataFrame, columns: list[str], lang: str, tol: float,
+    reasons: list[str], flag_texts: list[str],
+) -> dict[str, Any]:  # fmt: skip
+    """The areas as light GeoJSON: ``n`` the name in the map's language, ``o`` the
+    other one (inert HTML), ``v`` the values of ``columns`` (rounded; ``null`` when
+    missing), ``x`` why a value is missing (index into ``reasons``, which grows),
+    ``u`` 1 for an uninhabited area, ``f`` its flags in words (index into
+    ``flag_texts``)."""
+    areas = _with_names(areas)
+    main = "name_nl" if lang == "nl" else "name_fr"
+    other = "name_fr" if lang == "nl" else "name_nl"
+    data = _light(areas, [main, other], tol)
+    decimals = _map_settings()["decimals"]
+    codes = _flag_codes(areas)
+    empty = _uninhabited(areas, codes)
+    weighted = set(resident_weighted(columns))
+    vals = []
+    for col in columns:
+        unit = column_label(col, lang)[1]
+        x = pd.to_numeric(areas[col], errors="coerce").to_numpy(dtype=float)
+        x = np.round(x, int(decimals.get(unit, 2)))
+        vals.append([float(v) if np.isfinite(v) else None for v in x])
+    features = []
+    memo: dict[str, tuple[list[int], int | None]] = {}
+    flag_keys = [";".join(c) for c in codes]
+    # plain lists: a column of a frame with provenance attrs is deep-copied per access
+    names, others = data[main].tolist(), data[other].tolist()
+    geoms = shapely.to_geojson(data.geometry.values)
+    for i, geom in enumerate(geoms):
+        v = [col_vals[i] for col_vals in vals]
+        props: dict[str, Any] = {"n": names[i], "v": v}
+        if others[i] != names[i]:
+            props["o"] = others[i]
+        known = memo.get(flag_keys[i])
+        if known is None:  # once per distinct set of flags
+            known = memo[flag_keys[i]] = _explain(codes[i], columns, weighted, lang,
+                                                  reasons, flag_texts)  # fmt: skip
+        why, words = known
+        missing = {str(j): why[j] for j, value in enumerate(v) if value is None}
+        if missing:
+            props["x"] = missing
+        if empty[i]:
+            props["u"] = 1
+        if words is not None:
+            props["f"] = words
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": None if geom is None else json.loads(geom),
+                "properties": props,
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _explain(
+    codes: list[str], columns: list[str], weighted: set[str], lang: str,
+    reasons: list[str], flag_texts: list[str],
+) -> tuple[list[int], int | None]:  # fmt: skip
+    """For an area with these flags: the reason (index into ``reasons``) each column
+    would be missing for, and its flags in words (index into ``flag_texts``)."""
+    why = []
+    for col in columns:
+        key, cat = _reason(codes, col, weighted)
+        text = ui(key, lang)
+        text = html_text(
+            text.format(category=_category_label(cat, lang)) if cat else text
+        )
+        if text not in reasons:
+            reasons.append(text)
+        why.append(reasons.index(text))
+    if not codes:
+        return why, None
+    words = html_text(_flag_words(codes, lang))
+    if words not in flag_texts:
+        flag_texts.append(words)
+    return why, flag_texts.index(words)
+
+
+# The areas layer and its indicator switch (static code: the data come as JSON).
+# Every text it places in the page was written with html_text in Python; numbers
+# are formatted here, in the map's language.
+_CHOROPLETH_JS = """
+window.bxlplanChoropleth = function (map, spec) {
+  var cur = spec.cur, layers = [], legend;
+  function fmt(v, unit) {
+    var loc = spec.locale, t;
+    if (unit === '%') return Math.round(100 * v).toLocaleString(loc) + ' %';
+    if (unit === '/100') return Math.round(v).toLocaleString(loc) + ' /100';
+    if (Math.abs(v) >= 100) t = Math.round(v).toLocaleString(loc);
+    else t = v.toLocaleString(loc, {minimumFractionDigits: 2, maximumFractionDigits: 2});
+    return unit ? t + ' ' + unit : t;
+  }
+  function text(p, c) {
+    var v = p.v[c];
+    if (v !== null) return fmt(v, spec.cols[c].unit);
+    var r = (p.x && p.x[c] !== undefined) ? spec.reasons[p.x[c]] : spec.words.no_data;
+    return spec.words.na + ' (' + r + ')';
+  }
+  function style(f) {
+    var p = f.properties, ind = spec.ind[cur], v = p.v[ind.col], s = {}, k;
+    if (v === null && p.u) {
+      for (k in spec.styles.uninhabited) s[k] = spec.styles.uninhabited[k];
+      return s;
+    }
+    s.color = spec.styles.outline.color; s.weight = spec.styles.outline.weight;
+    s.dashArray = null; s.fillOpacity = spec.styles.opacity;
+    if (v === null || !ind.breaks.length) { s.fillColor = spec.styles.no_data; return s; }
+    var i = 0;
+    while (i < ind.breaks.length - 1 && v > ind.breaks[i]) i++;
+    s.fillColor = ind.palette[i];
+    return s;
+  }
+  function tooltip(l) {
+    var p = l.feature.properties, c = spec.ind[cur].col;
+    return '<b>' + p.n + '</b><br>' + spec.cols[c].label + ': ' + text(p, c);
+  }
+  function popup(l) {
+    var p = l.feature.properties, h = '<div class="bxlplan-popup"><b>' + p.n + '</b>';
+    if (p.o) h += '<br>' + p.o;
+    h += '<table>';
+    spec.pop.forEach(function (c) {
+      h += '<tr><th>' + spec.cols[c].label + '</th><td>' + text(p, c) + '</td></tr>';
+    });
+    h += '</table>';
+    if (p.f !== undefined) h += '<div>' + spec.words.flags + ': ' + spec.flags[p.f] + '</div>';
+    return h + '</div>';
+  }
+  function swatch(kind, colour) {
+    var css = 'display:inline-block;width:14px;height:14px;margin-right:6px;' +
+      'vertical-align:middle;border:1px solid #555;background:' + colour;
+    if (kind === 'point') css += ';border-radius:50%;width:10px;height:10px';
+    if (kind === 'line') css = 'display:inline-block;width:16px;height:0;' +
+      'margin-right:6px;vertical-align:middle;border-top:2px dashed ' + colour;
+    return '<span style="' + css + '"></span>';
+  }
+  function classes() {
+    var ind = spec.ind[cur], h = '<b>' + ind.title + '</b><div class="bxlplan-scheme">' +
+      spec.words.scheme + '</div>';
+    ind.rows.forEach(function (r) {
+      h += '<div>' + swatch(r[2] || 'fill', r[0]) + r[1] + '</div>';
+    });
+    return h;
+  }
+  function restyle() {
+    layers.forEach(function (l) { l.setStyle(style); });
+    legend.querySelector('.bxlplan-classes').innerHTML = classes();
+  }
+  var control = L.control({position: 'bottomright'});
+  control.onAdd = function () {
+    var div = L.DomUtil.create('div', 'bxlplan-legend'), h = '';
+    L.DomEvent.disableClickPropagation(div);
+    L.DomEvent.disableScrollPropagation(div);
+    if (spec.ind.length > 1) {
+      h += '<label>' + spec.words.indicator + '<br><select class="bxlplan-switch">';
+      spec.ind.forEach(function (d, i) {
+        h += '<option value="' + i + '"' + (i === cur ? ' selected' : '') + '>' +
+          spec.cols[d.col].label + '</option>';
+      });
+      h += '</select></label>';
+    }
+    h += '<div class="bxlplan-classes"></div>';
+    var open = false;
+    spec.keys.forEach(function (r) {
+      if (r[2] === 'group') {
+        h += (open ? '</details>' : '') + '<details><summary>' + r[1] + '</summary>';
+        open = true;
+      } else h += '<div>' + swatch(r[2], r[0]) + r[1] + '</div>';
+    });
+    if (open) h += '</details>';
+    div.innerHTML = h;
+    legend = div;
+    var select = div.querySelector('select');
+    if (select) select.addEventListener('change', function () {
+      cur = parseInt(select.value, 10); restyle();
+    });
+    div.querySelector('.bxlplan-classes').innerHTML = classes();
+    return div;
+  };
+  control.addTo(map);
+  L.control.scale({imperial: false, metric: true, maxWidth: 160}).addTo(map);
+  return {
+    layer: function (data) {
+      var l = L.geoJSON(data, {style: style, onEachFeature: function (f, x) {
+        x.bindTooltip(tooltip, {sticky: true}); x.bindPopup(popup, {maxWidth: 360});
+      }});
+      layers.push(l);
+      return l;
+    }
+  };
+};
+"""
+
+_LEGEND_CSS = (
+    ".bxlplan-legend{background:#fff;padding:8px 10px;border:1px solid #999;"
+    "font:12px sans-serif;max-width:260px;max-height:70vh;overflow-y:auto}"
+    ".bxlplan-legend select{max-width:240px;margin:2px 0 6px}"
+    ".bxlplan-scheme{color:#555;font-size:11px;margin-bottom:2px}"
+    ".bxlplan-popup th{text-align:left;font-weight:normal;padding-right:8px}"
+    ".bxlplan-popup td{text-align:right;white-space:nowrap}"
+    ".bxlplan-legend summary{cursor:pointer;margin-top:4px}"
+    # the sources wrap in the right corner, leaving the scale (bottom left) visible
+    ".leaflet-control-attribution{max-width:55vw}"
+)
+
+
+class _Choropleth(MacroElement):
+    """The indicator switch, its legend and the metric scale; the areas layers
+    (:class:`_AreasLayer`) register with it. Texts and data are template variables
+    (JSON), never template source."""
+
+    _template = Template(
+        "{% macro header(this, kwargs) %}<style>{{ this.css }}</style>"
+        "<script>{{ this.code }}</script>{% endmacro %}"
+        "{% macro script(this, kwargs) %}"
+        "var {{ this.get_name() }} = window.bxlplanChoropleth("
+        "{{ this._parent.get_name() }}, {{ this.spec|tojson }});"
+        "{% endmacro %}"
+    )
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__()
+        self._name = "BxlplanChoropleth"
+        self.spec = spec
+        self.css = _LEGEND_CSS
+        self.code = _CHOROPLETH_JS
+
+
+class _AreasLayer(folium.map.Layer):
+    """One layer of areas drawn by a :class:`_Choropleth` (listed in the layer
+    control: before and after a change are two of them)."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "var {{ this.get_name() }} = {{ this.engine }}.layer({{ this.data|tojson }});"
+        "{% endmacro %}"
+    )
+
+    def __init__(
+        self, data: dict[str, Any], engine: str, name: str, show: bool
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "BxlplanAreas"
+        self.data = data
+        self.engine = engine
+
+
+def _keys(
+    shortage: gpd.GeoDataFrame | None, facilities: gpd.GeoDataFrame | None,
+    perimeters: dict[str, gpd.GeoDataFrame] | None, lang: str,
+) -> list[list[str]]:  # fmt: skip
+    """Legend rows for the shortage zones, facility markers and perimeters drawn."""
+    symbols = read_catalog_file("styles.yaml")["symbols"]
+    keys = []
+    if shortage is not None and len(shortage):
+        keys.append([symbols["shortage"]["fill"], ui("legend_shortage", lang), "fill"])
+    if perimeters:
+        keys.append([symbols["perimeter"], ui("legend_perimeter", lang), "line"])
+    if facilities is not None and len(facilities) and "category" in facilities:
+        keys.append(["", ui("legend_facilities", lang), "group"])
+        for cat in sorted(_point_categories(facilities)):
+            keys.append([_facility_colour(cat), _category_label(cat, lang), "point"])
+    return [[html_text(c), html_text(t), k] for c, t, k in keys]
 
 
 def make_map(
@@ -308,21 +691,39 @@ def make_map(
     k: int = 5,
     simplify_m: float | None = None,
     before: gpd.GeoDataFrame | None = None,
+    indicators: list[str] | None = None,
+    context: bool = True,
+    data: str | os.PathLike[str] | None = None,
+    basemap: str | None = None,
 ) -> folium.Map:
     """Build the map (see the module docstring).
+
+    One layer of areas; a switch in the legend changes the indicator drawn between
+    ``indicator`` and the main indicators (each with its legend and unit). Tooltips
+    give the name and the value drawn; popups the population, the scores and key
+    sub-indicators with units, the flags in words and ``n/a (reason)`` where a value
+    is missing. Areas flagged uninhabited are drawn light grey with a dashed outline,
+    never as low values. A light base map (:func:`~bxlplan.exports.basemap.add_context`)
+    is drawn from the data folder; a metric scale, a legend for the shortage zones,
+    facilities and perimeters shown, and the sources.
 
     Parameters
     ----------
     areas
         Scored areas (``assess(...).areas`` or the ``areas`` layer of assessment.gpkg).
     indicator
-        The column drawn as a choropleth.
+        The column drawn first (a numeric column).
     shortage
         Shortage zones: ``category``, ``threshold_m`` (optional) and a geometry each.
     facilities
         Facility points: ``category`` and ``name`` (optional).
     perimeters
         Outlines to draw, by name (a pole, a scenario).
+    lang
+        ``fr``, ``nl`` or ``en``: labels, legends, names and numbers.
+    offline
+        No tile layer: with :func:`save_map` ``offline=True``, one self-contained
+        file that never touches the network.
     scheme, k
         mapclassify classification (``quantiles``, ``natural_breaks``,
         ``equal_interval``) and number of classes (at least 1).
@@ -331,12 +732,48 @@ def make_map(
     before
         The same areas before a change (a scenario): drawn as a second layer with the
         same classes, to toggle against ``areas`` (after) in the layer control.
+    indicators
+        The columns of the switch after ``indicator`` (default: ``map.indicators`` of
+        ``layers/styles.yaml``, those the areas have); ``[]`` for none.
+    context
+        Draw the base map from the data folder (when there is one).
+    data
+        The data folder of the base map (default ``$BXLPLAN_DATA``); without one the
+        map is drawn without it and a log line says so.
+    basemap
+        ``osm``, ``urbis`` or ``none``: tiles, which need network access (default
+        ``osm`` online, ``none`` offline; an offline map cannot have them).
 
     Returns
     -------
     folium.Map
         The map; every text in it is inert HTML (:func:`html_text`).
+
+    Raises
+    ------
+    DataError
+        For an indicator the areas lack or that is not numeric.
+    ConfigError
+        For an unknown scheme, language or base map, fewer than 1 class, or tiles
+        asked for an offline map.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> areas = gpd.GeoDataFrame(
+    ...     {"name_fr": ["Un", "Deux"], "score_overall": [40.0, None],
+    ...      "flags": ["", "uninhabited"]},
+    ...     geometry=[shapely.box(150000, 170000, 150500, 170500),
+    ...               shapely.box(150500, 170000, 151000, 170500)], crs=31370)
+    >>> m = make_map(areas, lang="en", offline=True, context=False)
+    >>> "n/a" in m.get_root().render()
+    True
+    >>> make_map(areas, "population_est")
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.DataError: no column 'population_est' in the areas; choose one of: score_overall
     """
+    check_lang(lang)
     if indicator not in areas:
         raise DataError(
             f"no column '{indicator}' in the areas; choose one of: "
@@ -352,73 +789,116 @@ def make_map(
         )
     if before is not None and indicator not in before:
         raise DataError(f"no column '{indicator}' in the areas before the change")
-    label, unit = column_label(indicator, lang)
-    tol = simplify_m if simplify_m is not None else (5.0 if len(areas) > 1000 else 2.0)
-    name_col = f"name_{lang}" if f"name_{lang}" in areas else "name_fr"
-    areas = _with_names(areas)
-    scores = [
-        c
-        for c in (
-            "score_overall",
-            "score_diversity",
-            "score_social_mix",
-            "score_services",
+    if basemap is None:
+        basemap = "none" if offline else "osm"
+    if offline and basemap != "none":
+        raise ConfigError(
+            f"--basemap {basemap}: tiles need network access and an offline map never "
+            "loads anything; drop --offline, or use --basemap none (the offline map "
+            "draws its own base map from the data folder)"
         )
-        if c in areas and c != indicator
-    ]
-    both = (
-        areas[indicator]
-        if before is None
-        else pd.concat([areas[indicator], before[indicator]])
-    )
-    breaks = class_breaks(both, scheme, k)
-    palette = class_palette(len(breaks))
+    if basemap not in BASEMAPS:
+        raise ConfigError(
+            f"--basemap: unknown base map '{basemap}'; choose {', '.join(BASEMAPS)}"
+        )
+    switch, extra = _columns(areas, indicator, indicators)
+    if before is not None:
+        switch = [c for c in switch if c in before]
+        extra = [c for c in extra if c in before]
+    columns = switch + extra
+    breaks_of = {}
+    for col in switch:
+        both = areas[col] if before is None else pd.concat([areas[col], before[col]])
+        breaks_of[col] = (both, class_breaks(both, scheme, k))
+    tol = simplify_m if simplify_m is not None else (5.0 if len(areas) > 1000 else 2.0)
+    cfg = _map_settings()
 
     bounds = areas.to_crs(4326).total_bounds
     m = folium.Map(
         location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2],
-        zoom_start=12, tiles=None if offline else "OpenStreetMap", control_scale=True,
+        zoom_start=12, tiles=None, control_scale=False,
         prefer_canvas=len(areas) > 2000,
     )  # fmt: skip
     # without tiles Leaflet has no zoom range; marker clusters need one
     m.options.update({"maxZoom": 19, "minZoom": 9})
-    layers = [(areas, label, True)]
+    tiles = add_basemap(m, basemap, lang)
+    if context:
+        add_context(m, data, lang, bounds=tuple(bounds), lines=not tiles)
+
+    reasons: list[str] = []
+    flag_texts: list[str] = []
+    layers = [(areas, ui("areas", lang), True)]
     if before is not None:
         layers = [
-            (_with_names(before), f"{label} ({ui('before', lang)})", False),
-            (areas, f"{label} ({ui('after', lang)})", True),
+            (before, f"{ui('areas', lang)} ({ui('before', lang)})", False),
+            (areas, f"{ui('areas', lang)} ({ui('after', lang)})", True),
         ]
-    score_labels = [html_text(column_label(c, lang)[0]) for c in scores]
-    for gdf, name, show in layers:
-        data = _choropleth_data(
-            gdf, indicator, scores, breaks, palette, unit, lang, tol
-        )
-        folium.GeoJson(
-            data.__geo_interface__, name=html_text(name), show=show,
-            style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#555", "weight": 0.4, "fillOpacity": 0.75},
-            tooltip=folium.GeoJsonTooltip(fields=[name_col, "value"], aliases=[html_text(ui("name", lang)), html_text(label)]),
-            popup=folium.GeoJsonPopup(fields=["name_fr", "name_nl", "value", *scores], aliases=["FR", "NL", html_text(label), *score_labels]),
-        ).add_to(m)  # fmt: skip
-    rows = []
-    finite = pd.to_numeric(both, errors="coerce")
-    finite = finite[np.isfinite(finite)]
-    lower = float(finite.min()) if len(breaks) else 0.0
-    for i, upper in enumerate(breaks):
-        rows.append((palette[i], f"{_fmt(lower, unit)} – {_fmt(upper, unit)}"))
-        lower = upper
-    if len(finite) < len(both):
-        rows.append((NO_DATA, ui("no_data", lang)))
-    m.add_child(_Legend(f"{label} ({scheme})", rows))
+    datasets = [
+        (_area_data(g, columns, lang, tol, reasons, flag_texts), name, show)
+        for g, name, show in layers
+    ]
+    empty_both = np.concatenate(
+        [
+            _uninhabited(g, _flag_codes(g))
+            for g in ([areas] if before is None else [areas, before])
+        ]
+    )
+    any_empty = any(
+        "u" in f["properties"] for d, _, _ in datasets for f in d["features"]
+    )
+    ind = []
+    for col in switch:
+        label, unit = column_label(col, lang)
+        values, breaks = breaks_of[col]
+        palette = class_palette(len(breaks))
+        # a value missing because the area is uninhabited has its own row
+        shown = values[~(values.isna().to_numpy() & empty_both)]
+        rows = [[html_text(c), html_text(t)] for c, t in
+                legend_rows(shown, breaks, palette, unit, lang)]  # fmt: skip
+        if any_empty:
+            rows.append([html_text(cfg["uninhabited"]["fillColor"]),
+                         html_text(ui("uninhabited", lang)), "fill"])  # fmt: skip
+        title = f"{label} ({unit})" if unit else label
+        ind.append({
+            "col": columns.index(col), "title": html_text(title), "rows": rows,
+            "breaks": [float(b) for b in breaks], "palette": palette,
+        })  # fmt: skip
+    cols = []
+    for col in columns:
+        label, unit = column_label(col, lang)
+        cols.append({"label": html_text(label), "unit": html_text(unit)})
+    spec = {
+        "cur": 0, "ind": ind, "cols": cols,
+        "pop": [columns.index(c) for c in extra] + list(range(len(switch))),
+        "reasons": reasons, "flags": flag_texts,
+        "keys": _keys(shortage, facilities, perimeters, lang),
+        "locale": html_text(cfg["locale"][lang]),
+        "styles": {
+            "no_data": NO_DATA, "opacity": float(cfg["fill_opacity"]),
+            "outline": {k: html_text(v) if isinstance(v, str) else v
+                        for k, v in cfg["outline"].items()},
+            "uninhabited": {k: html_text(v) if isinstance(v, str) else v
+                            for k, v in cfg["uninhabited"].items()},
+        },
+        "words": {
+            w: html_text(ui(w, lang)) for w in ("na", "flags", "indicator", "no_data")
+        } | {"scheme": html_text(ui(f"scheme_{scheme}", lang))},
+    }  # fmt: skip
+    engine = _Choropleth(spec)
+    m.add_child(engine)
+    for d, name, show in datasets:
+        m.add_child(_AreasLayer(d, engine.get_name(), html_text(name), show))
 
     if shortage is not None and len(shortage):
         _add_shortage(m, shortage, lang)
     if facilities is not None and len(facilities):
         _add_facilities(m, facilities, lang)
+    perimeter_colour = read_catalog_file("styles.yaml")["symbols"]["perimeter"]
     for name, gdf in (perimeters or {}).items():
         outline = _light(gdf.assign(perimeter=str(name)), ["perimeter"], 5.0)
         folium.GeoJson(
             outline.__geo_interface__, name=html_text(f"{ui('perimeters', lang)}: {name}"),
-            style_function=lambda _f: {"fill": False, "color": "#000", "weight": 2, "dashArray": "6 4"},
+            style_function=lambda _f: {"fill": False, "color": perimeter_colour, "weight": 2, "dashArray": "6 4"},
         ).add_to(m)  # fmt: skip
     folium.LayerControl(collapsed=True).add_to(m)
     m.add_child(_Attribution(read_catalog_file("labels.yaml")["attribution"]))
@@ -469,22 +949,38 @@ def _add_shortage(m: folium.Map, shortage: gpd.GeoDataFrame, lang: str) -> None:
         ).add_to(m)  # fmt: skip
 
 
+def _points(facilities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The facility points drawn (green spaces are areas, drawn by the base map)."""
+    if "facility_id" in facilities:
+        return facilities[
+            ~facilities["facility_id"].astype(str).str.startswith("green:")
+        ]
+    return facilities
+
+
+def _point_categories(facilities: gpd.GeoDataFrame) -> list[Any]:
+    return list(_points(facilities)["category"].dropna().unique())
+
+
+def _facility_colour(cat: Any) -> str:
+    """The category's colour (``symbols.facilities`` of styles.yaml, as in QGIS),
+    else its theme's."""
+    own = read_catalog_file("styles.yaml")["symbols"].get("facilities", {})
+    if isinstance(cat, str) and cat in own:
+        return str(own[cat])
+    info = categories().get(cat, {}) if isinstance(cat, str) else {}
+    return THEME_COLOURS.get(info.get("theme", ""), "#333")
+
+
 def _add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str) -> None:
     """One clustered layer per category (green spaces are drawn as areas elsewhere)."""
     if "category" not in facilities:
         raise DataError(
             "the facilities have no 'category' field: give each facility its category"
         )
-    cats = categories()
-    pts = facilities
-    if "facility_id" in facilities:
-        pts = facilities[
-            ~facilities["facility_id"].astype(str).str.startswith("green:")
-        ]
-    pts = pts.to_crs(4326)
+    pts = _points(facilities).to_crs(4326)
     for cat, group in pts.groupby("category"):
-        info = cats.get(cat, {}) if isinstance(cat, str) else {}
-        colour = THEME_COLOURS.get(info.get("theme", ""), "#333")
+        colour = html_text(_facility_colour(cat))
         cat_label = _category_label(cat, lang)
         names = (
             group["name"].where(group["name"].notna(), cat_label)
