@@ -202,6 +202,8 @@ def run_tasks(
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
+                # no dashboard; its HTTP server on a free port, never a clash on 8787
+                scheduler_kwargs={"dashboard_address": ":0"},
             ) as cluster,
             Client(cluster, set_as_default=False) as client,
         ):
@@ -224,7 +226,7 @@ def _run_on(client, func, items, shared, progress) -> list[Any]:
     futures = client.map(_call, items, task=func, shared=shared_future, pure=False)
     try:
         if progress is not None:
-            for done, _ in enumerate(as_completed(futures), 1):
+            for done, _ in enumerate(as_completed(futures, loop=client.loop), 1):
                 progress(done, n)
         return client.gather(futures)
     finally:
