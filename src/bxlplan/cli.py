@@ -679,8 +679,19 @@ def map_cmd(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing file.")
     ] = False,
+    basemap: Annotated[
+        str | None,
+        typer.Option(
+            help="Tiles under the map, which need network access: osm, urbis or none "
+            "(default: osm, none with --offline).",
+            show_default=False,
+        ),
+    ] = None,
+    data: DataOpt = None,
 ) -> None:
-    """Draw an interactive map (folium) of an assessment."""
+    """Draw an interactive map (folium) of an assessment, on a light base map drawn
+    from the data folder (communes and their names, main streets, rail, green, water);
+    without a data folder it is drawn without, and a log line says so."""
     from .exports.maps import make_map, save_map
     from .loading.readers import read_vector
 
@@ -712,7 +723,8 @@ def map_cmd(
     }
     m = make_map(
         areas, indicator, shortage=zones, facilities=facilities, perimeters=perimeters,
-        lang=lang, offline=offline, scheme=scheme, k=classes,
+        lang=lang, offline=offline, scheme=scheme, k=classes, basemap=basemap,
+        data=data,
     )  # fmt: skip
     path = save_map(m, out, offline=offline, overwrite=overwrite)
     size = path.stat().st_size / 1e6
@@ -774,14 +786,41 @@ def scenario_run_cmd(
     schema: SchemaOpt = "bxlplan",
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid",
+            help="KEY=a,b,c: one variant of each file per value of KEY, a dotted path "
+            "into the scenario file (programme.dwellings.social=200,400); several "
+            "--grid options form every combination.",
+            show_default=False,
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Where the scenarios run: every core of this machine (default), "
+            "sync (one after the other, in this process) or a dask.distributed "
+            "scheduler address, tcp://host:8786.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Baseline vs scenario for a pole and its walking surroundings."""
+    """Baseline vs scenario for a pole and its walking surroundings.
+
+    Several files, and --grid variants, run as parallel tasks over one baseline;
+    with more than one, batch_summary.csv in --out has one row per variant.
+    """
     import tempfile
 
     from ._io import check_output_set
     from .errors import ConfigError
+    from .loading.catalog import data_dir
+    from .loading.load import load
     from .loading.postgis import mask_dsn
-    from .scenarios import run_scenario, write_scenario
+    from .parallel import check_scheduler
+    from .scenarios.batch import SUMMARY_FILE, expand_batch, parse_grid, write_batch
     from .scenarios.outputs import SCENARIO_FILES, scenario_folder
 
     formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
@@ -803,42 +842,60 @@ def scenario_run_cmd(
             )  # fmt: skip
 
     use_cache = _cache_choice(cache, no_cache)
+    parse_grid(grid)  # --grid syntax, then the scheduler: refused before any work
+    check_scheduler(scheduler)
     with Steps("checking the scenarios") as steps:
-        ctx = _prepare_for_scenarios(data, files, steps, check, use_cache)
-        for i, f in enumerate(files, start=1):
-            steps(f"scenario {Path(f).stem}: running ({i}/{len(files)})")
-            res = run_scenario(f, ctx)
-            steps(f"scenario {res.scenario.name}: writing ({i}/{len(files)})")
-            with tempfile.TemporaryDirectory(prefix="bxlplan-scenario-") as tmp:
-                # PostGIS alone: the files are made in a temporary folder, and their
-                # scenario.gpkg's layers copied into the database
-                written = write_scenario(
-                    res, out if files_out else tmp, overwrite=overwrite,
-                    offline=not online, lang=lang,
-                )  # fmt: skip
-                tables = []
-                if to_db:
-                    from .exports.postgis import write_gpkg_postgis
+        folder = data_dir(data)
+        variants = expand_batch(
+            files, grid, region=load("region", folder),
+            neighbourhoods=load("neighbourhoods", folder),
+        )  # fmt: skip
+        for variant in variants:
+            check(variant)
+        if files_out and len(variants) > 1:
+            check_output_set(out, (SUMMARY_FILE,), overwrite)
+        ctx = _prepare_for_scenarios(data, [], steps, cache=use_cache)
+        n = len(variants)
 
-                    name = res.scenario.name
-                    tables = write_gpkg_postgis(
-                        written[0].parent / "scenario.gpkg", db, schema,
+        def progress(done: int, total: int) -> None:
+            if done < total:
+                steps(f"running {total} scenario(s) ({done + 1}/{total})")
+            else:
+                steps(f"writing {total} scenario folder(s)")
+
+        with tempfile.TemporaryDirectory(prefix="bxlplan-scenario-") as tmp:
+            # PostGIS alone: the files are made in a temporary folder, and their
+            # scenario.gpkg's layers copied into the database
+            target = out if files_out else Path(tmp)
+            summary = write_batch(
+                variants, ctx, target, scheduler=scheduler, progress=progress,
+                overwrite=overwrite, offline=not online, lang=lang,
+            )  # fmt: skip
+            tables: dict[str, list[str]] = {}
+            if to_db:
+                from .exports.postgis import write_gpkg_postgis
+
+                for name in summary["variant"]:
+                    tables[name] = write_gpkg_postgis(
+                        scenario_folder(target, name) / "scenario.gpkg", db, schema,
                         output_set=f"scenario:{name}", prefix=f"{name}_",
                         overwrite=overwrite, progress=steps,
                     )  # fmt: skip
-            pole = res.areas.iloc[0]
-            before, after = pole["score_overall_before"], pole["score_overall_after"]
-            console.print(
-                f"[bold]{escape(res.scenario.name)}[/]: "
-                f"{res.scenario.new_residents:,.0f} new residents; overall score of "
-                f"the pole {_score_text(before)} -> {_score_text(after)}; social share "
-                f"of the programme "
-                f"{res.social_housing['programme_social_share']:.0%} (target 15 %)"
-            )
-            if files_out:
-                console.print(f"  wrote {written[0].parent}", markup=False)
-            for table in tables:
-                console.print(f"  wrote {table} in {mask_dsn(db)}", markup=False)
+    for row in summary.itertuples(index=False):
+        name = row.variant
+        console.print(
+            f"[bold]{escape(name)}[/]: "
+            f"{row.new_residents:,.0f} new residents; overall score of the pole "
+            f"{_score_text(row.pole_score_overall_before)} -> "
+            f"{_score_text(row.pole_score_overall_after)}; social share of the "
+            f"programme {row.programme_social_share:.0%} (target 15 %)"
+        )
+        if files_out:
+            console.print(f"  wrote {scenario_folder(out, name)}", markup=False)
+        for table in tables.get(name, []):
+            console.print(f"  wrote {table} in {mask_dsn(db)}", markup=False)
+    if files_out and n > 1:
+        console.print(f"wrote {out / SUMMARY_FILE}", markup=False)
 
 
 def _score_text(v: float) -> str:
