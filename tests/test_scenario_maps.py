@@ -4,6 +4,8 @@ names from data shown as text, and the maps in a real browser (offline: no reque
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -171,7 +173,7 @@ def maps(tmp_path_factory):
         score_overall=[53.0, 60.0, 62.0, 48.0, 30.0, 54.0], score_services=50.0
     )
     facilities = gpd.GeoDataFrame(
-        {"name": [EVIL, f"F {SIX_SEVEN}", None],
+        {"name": [EVIL, f"F {SIX_SEVEN}", "sport (Pole)"],
          "category": ["primary_school", "childcare", "sport"],
          "capacity": [450.0, None, 20.0]},
         geometry=[shapely.Point(X0 + 250, Y0 + 50)] * 2 + [shapely.Point(X0 + 450, Y0 + 50)],
@@ -235,7 +237,7 @@ def test_change_map_in_chromium(browser, maps):  # noqa: F811 - the imported fix
     labels = " ".join(page.locator(".bxlplan-new-facility").all_inner_texts())
     assert EVIL in labels and f"F {SIX_SEVEN}" in labels
     assert "450 places" in labels and "inconnue (capacité non fournie)" in labels
-    assert "Sport" in labels  # a facility without a name: its category
+    assert "Sport (Pole) (20 places)" in labels  # the category's label, not its code
     # a cell's popup names the pole, the cell and its neighbourhood
     xy = page.evaluate(
         "([name, lat, lon]) => { const m = window[name];"
@@ -263,6 +265,51 @@ def test_comparison_map_in_chromium(browser, maps):  # noqa: F811
     assert visit.errors == [] and visit.dialogs == [] and visit.network() == []
     control = visit.page.text_content(".leaflet-control-layers")
     assert f"Overall score: difference (b {SIX_SEVEN} − a)" in control
-    assert "Perimeters: a" in control and f"New facilities: {EVIL}" in control
+    assert "Perimeters: a" in control and "New facilities" in control
+    labels = visit.page.inner_text(".bxlplan-new-facility")
+    assert f"{EVIL}: {EVIL} (450 places)" in labels  # variant: name (capacity)
     legend = visit.page.inner_text(".bxlplan-change-legend")
     assert f"Difference (b {SIX_SEVEN} − a)" in legend and "no change" in legend
+
+
+# --- the scenario outputs on the reference pack ---------------------------------------
+
+
+@pytest.mark.pack
+@pytest.mark.slow
+def test_scenario_and_comparison_outputs_on_the_pack(ctx, tmp_path):
+    """Two variants on one perimeter: the 'change' layer is after minus before of the
+    cell layers, cells are named by pole and neighbourhood, and the comparison map
+    draws the difference with one shared perimeter."""
+    import pyogrio
+
+    from bxlplan.scenarios import compare_scenarios, write_comparison, write_scenario
+
+    root = Path(__file__).resolve().parent.parent / "scenarios"
+    table, results = compare_scenarios(
+        [root / "josaphat.yaml", root / "josaphat_more_social.yaml"], ctx
+    )
+    write_scenario(results[0], tmp_path)
+    gpkg = tmp_path / "josaphat" / "scenario.gpkg"
+    assert "change" in pyogrio.list_layers(gpkg)[:, 0]
+    before, after, change = (
+        gpd.read_file(gpkg, layer=n) for n in ("cells_before", "cells_after", "change")
+    )
+    np.testing.assert_allclose(
+        change["score_overall_change"],
+        after["score_overall"] - before["score_overall"],
+        equal_nan=True,
+    )
+    assert change["name_fr"].str.startswith("Josaphat – maille ").all()
+    hoods = set(ctx.neighbourhoods["name_fr"])
+    assert change["neighbourhood_fr"].dropna().isin(hoods).all()
+    assert change["neighbourhood_fr"].notna().mean() > 0.9
+    page = (tmp_path / "josaphat" / "map.html").read_text(encoding="utf-8")
+    assert "bxlplan-change-legend" in page and "Évolution (après − avant)" in page
+    assert "cole fondamentale Josaphat (programme)" in page  # \u00c9cole in JSON
+
+    write_comparison(table, results, tmp_path)
+    page = (tmp_path / "comparison_map.html").read_text(encoding="utf-8")
+    assert "Différence (josaphat_more_social − josaphat)" in page  # the legend
+    # one shared perimeter: a single outline, named after the pole
+    assert page.count("P\\u00e9rim\\u00e8tres: ") == 1

@@ -780,7 +780,9 @@ def add_new_facilities(
     m
         The map to draw on.
     facilities
-        Points with ``name``, ``category`` and ``capacity`` (places; may be missing).
+        Points with ``name``, ``category`` and ``capacity`` (places; may be missing)
+        and, optionally, ``variant``: the label then starts with it. A name
+        ``<category> (<pole>)`` shows the category's label instead of its code.
     lang
         ``fr``, ``nl`` or ``en``.
     name
@@ -822,10 +824,14 @@ def add_new_facilities(
         info = cats.get(cat, {}) if isinstance(cat, str) else {}
         cat_label = str(info.get("label", {}).get(lang, cat))
         title = row.name if isinstance(row.name, str) and row.name else cat_label
+        if isinstance(cat, str) and title.startswith(f"{cat} ("):  # "school (Pole)"
+            title = cat_label + title[len(cat) :]
         cap = _capacity_text(row.capacity, lang)
+        variant = getattr(row, "variant", None)
+        tag = f"{html_text(variant)}: " if isinstance(variant, str) else ""
         groups.setdefault((x, y), []).append(
             (
-                f"<b>{html_text(title)}</b> ({html_text(cap)})",
+                f"{tag}<b>{html_text(title)}</b> ({html_text(cap)})",
                 f"<b>{html_text(title)}</b><br>{html_text(ui('report_category', lang))}"
                 f": {html_text(cat_label)}<br>{html_text(ui('map_capacity', lang))}: "
                 f"{html_text(cap)}",
@@ -1018,7 +1024,8 @@ def comparison_map(
     columns
         The numeric columns compared (default: the four scores).
     facilities
-        Each variant's new facilities, by variant name.
+        Each variant's new facilities, by variant name: one layer, each label
+        starting with its variant.
     perimeters
         Outlines by name: give one per variant only where they differ.
     lang
@@ -1075,10 +1082,17 @@ def comparison_map(
             show=0 if i == 0 else None,
         )  # fmt: skip
     add_outlines(m, perimeters or {}, lang=lang)
-    for name, fac in (facilities or {}).items():
-        if fac is not None and len(fac):
-            label = f"{ui('report_new_facilities', lang)}: {name}"
-            add_new_facilities(m, fac, lang=lang, name=label)
+    # every variant's facilities in one layer, each label prefixed by its variant
+    # (variants often put theirs at the same place: one label lists them all)
+    new = [
+        fac.to_crs(4326).assign(variant=str(name))
+        for name, fac in (facilities or {}).items()
+        if fac is not None and len(fac)
+    ]
+    if new:
+        add_new_facilities(
+            m, gpd.GeoDataFrame(pd.concat(new, ignore_index=True), crs=4326), lang=lang
+        )
     folium.LayerControl(collapsed=True).add_to(m)
     m.add_child(_Sources(read_catalog_file("labels.yaml")["attribution"]))
     m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
