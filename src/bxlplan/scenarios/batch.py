@@ -72,7 +72,7 @@ _WHERE = re.compile(r"^.*?, line \d+: ")  # "<file>, line N: " of a spec error
 class Variant:
     """One scenario of a batch: a scenario file, possibly with grid values set.
 
-    Attributes
+    Parameters
     ----------
     name
         The variant's slug name (its output folder): the file's ``name``, then
@@ -83,6 +83,13 @@ class Variant:
         Grid key -> value set in this variant (empty for a plain file).
     text
         The variant's YAML text, what a task runs.
+
+    Examples
+    --------
+    >>> v = Variant("josaphat__surroundings_m_400", Path("scenarios/josaphat.yaml"),
+    ...             {"surroundings_m": 400})
+    >>> v.label
+    'scenarios/josaphat.yaml [surroundings_m=400]'
     """
 
     name: str
