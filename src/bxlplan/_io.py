@@ -548,8 +548,7 @@ def _reconcile(old: Path, target: Path, staged: set[str] | None) -> list[str]:
         rel = here.relative_to(old)
         keep = []
         for d in dirnames:
-            child = rel / d
-            dest = target / child
+            dest = target / rel / d
             if (here / d).is_symlink():
                 filenames.append(d)
             elif not dest.exists() and not dest.is_symlink():
@@ -620,7 +619,7 @@ def _recover(target: Path) -> list[str]:
             shutil.rmtree(old)
             notes.append(f"removed {old}, the staging folder of an interrupted run")
         else:  # the previous folder, swapped out by a run killed before cleaning up
-            left = _reconcile(old, target, staged)
+            left = _reconcile(old, target, set(staged) if staged is not None else None)
             if left:
                 notes.append(
                     f"{old} holds files of an interrupted run that bxlplan could not "

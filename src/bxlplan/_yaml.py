@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -47,13 +47,13 @@ class _Loader(yaml.SafeLoader):
     """PyYAML's pure-Python safe loader whose composer refuses anchors, aliases and
     non-standard tags before any node is built."""
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
             raise _Refused(
                 problem=f"alias '*{event.anchor}' refused: bxlplan files may not use "
                 "anchors or aliases (&name / *name); write the values out",
-                problem_mark=event.start_mark,
+                problem_mark=cast(yaml.Mark, event.start_mark),
             )
         anchor = getattr(event, "anchor", None)
         if anchor is not None:

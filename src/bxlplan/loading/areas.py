@@ -62,6 +62,11 @@ def grid_cell_count(
     return (columns + 1) // 2 * even + columns // 2 * odd
 
 
+def _bounds(region: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
+    xmin, ymin, xmax, ymax = (float(v) for v in region.total_bounds)
+    return xmin, ymin, xmax, ymax
+
+
 def _check_grid(
     bounds: tuple[float, float, float, float],
     size: float,
@@ -148,7 +153,7 @@ def make_grid(
     >>> len(grid), grid.area.round().tolist()
     (3, [10000.0, 10000.0, 5000.0])
     """
-    bounds = tuple(float(v) for v in region.total_bounds)
+    bounds = _bounds(region)
     _check_grid(bounds, size, shape, max_cells, f"a {shape} grid of {size:g} m")
     outline = shapely.union_all(region.geometry.values)
     xmin, ymin, xmax, ymax = outline.bounds
@@ -257,7 +262,7 @@ def load_areas(
                     f"number of metres, e.g. {prefix}250"
                 )
             region = load("region", data)
-            bounds = tuple(float(v) for v in region.total_bounds)
+            bounds = _bounds(region)
             _check_grid(bounds, size, shape, max_cells, f"--units '{spec}'")
             grid = make_grid(region, size, shape, max_cells=max_cells)
             grid["name_fr"] = grid["name_nl"] = grid["area_id"]

@@ -17,7 +17,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -266,7 +266,9 @@ def polygon_areas(
         note = f"{FRAME}: reprojected from {before.to_string()} to {WORKING_CRS}"
         _log.info(note)
         report.append(note)
-    region = data if check_region else False
+    region: str | os.PathLike[str] | Literal[False] | None = (
+        data if check_region else False
+    )
     out, id_col, name_col = _units(
         out, FRAME, report, id_field=id_field, name_field=name_field, data=region,
         hint="id_field=",
@@ -289,7 +291,7 @@ def _units(
     layer: str | None = None,
     id_field: str | None,
     name_field: str | None,
-    data: str | os.PathLike[str] | None | bool,
+    data: str | os.PathLike[str] | Literal[False] | None,
     hint: str,
 ) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
     """The checks of user units once in EPSG:31370: geometries cleaned, polygons only,
@@ -345,4 +347,4 @@ def _region_outline(data: str | os.PathLike[str] | None) -> Any:
         folder = data_dir(data)
     except DataError:
         return None
-    return shapely.union_all(load("region", folder).geometry.values)
+    return shapely.union_all(np.asarray(load("region", folder).geometry.values))

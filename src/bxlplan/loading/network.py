@@ -194,7 +194,7 @@ def _edges_from_graphml(path: Path, report: list[str]) -> gpd.GeoDataFrame:
         edges = edges.set_geometry(geoms)
     edges["length"] = edges.length
     # a two-way street is two directed edges in OSMnx: keep one walkable edge
-    key = pd.DataFrame(
+    pairs = pd.DataFrame(
         {
             "a": np.minimum(edges["u"], edges["v"]),
             "b": np.maximum(edges["u"], edges["v"]),
@@ -202,7 +202,7 @@ def _edges_from_graphml(path: Path, report: list[str]) -> gpd.GeoDataFrame:
         }
     )
     edges = edges.loc[
-        ~key.duplicated().to_numpy() & (edges["u"] != edges["v"]).to_numpy()
+        ~pairs.duplicated().to_numpy() & (edges["u"] != edges["v"]).to_numpy()
     ]
     return _keep_largest(edges.reset_index(drop=True), len(nodes), report)
 
@@ -310,8 +310,12 @@ def network_matrix(edges: gpd.GeoDataFrame, n_nodes: int | None = None) -> csr_m
     v = edges["v"].to_numpy()
     w = edges["length"].to_numpy(dtype=float)
     # parallel edges: keep the shortest
-    df = pd.DataFrame({"a": np.minimum(u, v), "b": np.maximum(u, v), "w": w})
-    df = df.groupby(["a", "b"], as_index=False)["w"].min()
+    df = (
+        pd.DataFrame({"a": np.minimum(u, v), "b": np.maximum(u, v), "w": w})
+        .groupby(["a", "b"])["w"]
+        .min()
+        .reset_index()
+    )
     a, b, w = df["a"].to_numpy(), df["b"].to_numpy(), df["w"].to_numpy()
     w = np.maximum(w, 1e-9)  # csgraph treats explicit zeros as missing edges
     return csr_matrix(

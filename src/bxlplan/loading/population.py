@@ -763,7 +763,11 @@ def estimate_population(
     """
     report = report if report is not None else []
     notes: list[str] = []
-    spread = {"max_density": max_density, "renormalise": renormalise, "report": notes}
+    spread: dict[str, Any] = {
+        "max_density": max_density,
+        "renormalise": renormalise,
+        "report": notes,
+    }
     method = (
         f"dasymetric: zone totals over residential land (capped at {max_density:,.0f} "
         "inhabitants/km²)"

@@ -283,7 +283,7 @@ def read_stops(
                 f"file has {', '.join(map(str, df.columns))}."
             )
         geoms = gpd.points_from_xy(*coords)
-        crs = "EPSG:4326"
+        crs: Any = "EPSG:4326"
     else:
         gdf_in = df
         geoms = np.asarray(gdf_in.geometry.values, dtype=object).copy()
@@ -481,12 +481,14 @@ def stop_places(
     )
     grouped = info.groupby("label")
     station = grouped["parent"].min()
-    place_id = np.where(
-        station.notna(),
-        "station:" + station.astype(str),
-        "stop:" + grouped["code"].min(),
+    place_id = pd.Series(
+        np.where(
+            station.notna(),
+            "station:" + station.astype(str),
+            "stop:" + grouped["code"].min(),
+        ),
+        index=station.index,
     )
-    place_id = pd.Series(place_id, index=station.index)
     common = (
         info.dropna(subset=["name"])
         .groupby(["label", "name"])

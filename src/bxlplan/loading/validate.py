@@ -233,7 +233,11 @@ def parse_numbers(
     upper = text.str.upper()
     is_flag = upper.isin(MISSING_FLAGS)
     flags = pd.Series(
-        np.where(is_flag, np.where(text == "", "empty", upper), None),
+        np.where(
+            is_flag.to_numpy(),
+            np.where(text == "", "empty", upper),
+            np.full(len(text), None, dtype=object),
+        ),
         index=values.index,
         dtype="object",
     )
@@ -343,10 +347,14 @@ def apply_columns(
                 frac = nums.dropna() % 1 != 0
                 if frac.any():
                     i = frac.idxmax()
+                    at = (
+                        i
+                        if rows is None
+                        else rows[int(df.index.get_indexer(pd.Index([i]))[0])]
+                    )
                     raise DataError(
                         f"{source}: field '{found}' must hold whole numbers; row "
-                        f"{i if rows is None else rows[df.index.get_loc(i)]} has "
-                        f"{series.loc[i]!r}"
+                        f"{at} has {series.at[i]!r}"
                     )
                 missing = nums.isna()
                 if col.required and missing.any():

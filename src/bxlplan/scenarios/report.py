@@ -23,8 +23,9 @@ from __future__ import annotations
 import html
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -216,12 +217,12 @@ def labelled_table(table: pd.DataFrame, lang: str = "fr") -> pd.DataFrame:
     out = table.copy()
     units = out["indicator"].map(_unit_of)
     out.insert(
-        out.columns.get_loc("indicator") + 1,
+        list(out.columns).index("indicator") + 1,
         "label",
         out["indicator"].map(lambda c: column_label(c, lang)[0]),
     )
     out.insert(
-        out.columns.get_loc("label") + 1,
+        list(out.columns).index("label") + 1,
         "unit",
         units.map(
             lambda u: (
@@ -497,7 +498,7 @@ def _indicator_rows(
         for area in areas:
             if (col, area) not in t.index:
                 continue
-            r = t.loc[(col, area)]
+            r = cast(pd.Series, t.loc[(col, area)])
             nb = _na_reason(col, flags["before"].get(area, ""), lang)
             na = _na_reason(col, flags["after"].get(area, ""), lang)
             rows.append(
@@ -745,7 +746,8 @@ def build_report(res: ScenarioResult, lang: str = "en") -> Report:
 
     # --- demand
     rows = []
-    for d, ok, nd in zip(demand.itertuples(), known, no_data, strict=True):
+    demand_rows: Iterable[Any] = demand.itertuples()
+    for d, ok, nd in zip(demand_rows, known, no_data, strict=True):
         if nd:
             existing = capacity = _t("report_na_no_data", lang)
             balance = _t("report_unknown_no_data", lang)

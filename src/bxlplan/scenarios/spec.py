@@ -15,6 +15,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 import yaml
 
@@ -188,7 +189,7 @@ class _Doc:
         return {k.value: (k, v) for k, v in self.node.value}
 
     def check_keys(
-        self, allowed: set[str], required: set[str] = frozenset()
+        self, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
     ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         items = self.items()
         for key, (knode, _v) in items.items():
@@ -320,7 +321,7 @@ def _slug(doc: _Doc, node: yaml.Node, maximum: int) -> str:
 
 
 def _code_set(neighbourhoods: gpd.GeoDataFrame | Iterable[int]) -> set[int]:
-    if hasattr(neighbourhoods, "columns"):  # the neighbourhoods layer
+    if isinstance(neighbourhoods, pd.DataFrame):  # the neighbourhoods layer
         return {int(c) for c in neighbourhoods["code"]}
     return {int(c) for c in neighbourhoods}
 
