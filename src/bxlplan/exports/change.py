@@ -151,7 +151,7 @@ def label_cells(
     points = shapely.point_on_surface(cells.geometry.values)
     hood = _contained_by(points, neighbourhoods, ["code", "name_fr", "name_nl"])
     out = cells.copy()
-    out["neighbourhood_code"] = pd.array(hood["code"], dtype="Int64")
+    out["neighbourhood_code"] = pd.to_numeric(hood["code"]).astype("Int64")
     out["neighbourhood_fr"] = hood["name_fr"].to_numpy()
     out["neighbourhood_nl"] = hood["name_nl"].to_numpy()
     place = {"fr": hood["name_fr"], "nl": hood["name_nl"]}
@@ -284,9 +284,9 @@ def cell_changes(
                     "only numbers have a difference"
                 )
     keep = [key] + [c for c in _LABELS if c in after.columns and c != key]
-    out = after[keep].copy()
+    out = pd.DataFrame(after[keep])
     matched = before.set_index(key).loc[after[key]]
-    values = {}
+    values: dict[str, np.ndarray] = {}
     for col in columns:
         b = pd.to_numeric(matched[col], errors="coerce").to_numpy(
             dtype=float, copy=True
@@ -346,8 +346,8 @@ def diverging_breaks(values: Any, k: int = 3) -> np.ndarray:
     """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise DataError(f"the number of classes on each side of 0 must be >= 1: {k!r}")
-    vals = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-    vals = vals.to_numpy(dtype=float)
+    given = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+    vals = given.to_numpy(dtype=float)
     vals = np.abs(vals[np.isfinite(vals)])
     top = float(vals.max()) if len(vals) else 0.0
     if top <= _noise(top):
@@ -389,8 +389,8 @@ def diverging_classes(values: Any, edges: np.ndarray) -> np.ndarray:
     """
     edges = np.asarray(edges, dtype=float)
     k = (len(edges) - 1) // 2
-    vals = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-    vals = vals.to_numpy(dtype=float)
+    given = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+    vals = given.to_numpy(dtype=float)
     out = np.full(len(vals), -k - 1, dtype=int)
     finite = np.isfinite(vals)
     out[finite] = 0
@@ -422,7 +422,7 @@ def diverging_palette(k: int) -> list[str]:
     >>> diverging_palette(1)
     ['#b2182b', '#f7f7f7', '#2166ac']
     """
-    scale = cm.linear.RdBu_11.scale(-1, 1)
+    scale = cm.linear.RdBu_11.scale(-1, 1)  # type: ignore[attr-defined]
     side = [0.8 * i / k for i in range(1, k + 1)] if k else []
     colours = [scale(-x) for x in side[::-1]] + [NEUTRAL] + [scale(x) for x in side]
     return [c[:7] for c in colours]
@@ -616,8 +616,8 @@ def _light(gdf: gpd.GeoDataFrame, tolerance: float = 2.0) -> gpd.GeoDataFrame:
 
 def _place(row: Mapping[str, Any], lang: str) -> str:
     """``Helmet`` or ``Helmet / Helmet-NL``; ``""`` without a neighbourhood."""
-    names = [row.get("neighbourhood_fr"), row.get("neighbourhood_nl")]
-    names = [str(n) for n in names if isinstance(n, str) and n]
+    given = [row.get("neighbourhood_fr"), row.get("neighbourhood_nl")]
+    names = [str(n) for n in given if isinstance(n, str) and n]
     if lang == "nl":
         names = names[::-1]
     return " / ".join(dict.fromkeys(names))
