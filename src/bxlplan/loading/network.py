@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from numpy.typing import NDArray
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -97,7 +98,7 @@ def _split_loops(lines: np.ndarray) -> np.ndarray:
 
 
 def edges_from_lines(
-    lines: gpd.GeoSeries | np.ndarray, report: list[str] | None = None
+    lines: gpd.GeoSeries | NDArray[np.object_], report: list[str] | None = None
 ) -> gpd.GeoDataFrame:
     """Turn line geometries (EPSG:31370) into the largest connected walkable graph.
 
