@@ -39,7 +39,7 @@ from branca.element import Element, MacroElement, Template
 
 from .._io import atomic_write, check_target
 from ..errors import ConfigError, DataError
-from ..indicators.registry import resident_weighted
+from ..indicators.registry import describe, resident_weighted
 from ..loading.catalog import read_catalog_file
 from ..loading.facilities import categories
 from .basemap import BASEMAPS, add_basemap, add_context
@@ -392,6 +392,12 @@ def _map_settings() -> dict[str, Any]:
     return read_catalog_file("styles.yaml")["map"]
 
 
+def _whole(column: str) -> bool:
+    """Whether the column counts whole things (residents, dwellings): no decimals."""
+    found = describe(column)
+    return found is not None and found.unit in _map_settings().get("whole_units", [])
+
+
 def _columns(
     areas: gpd.GeoDataFrame, indicator: str, indicators: list[str] | None
 ) -> tuple[list[str], list[str]]:
@@ -432,8 +438,9 @@ def _area_data(
     vals = []
     for col in columns:
         unit = column_label(col, lang)[1]
+        places = 0 if _whole(col) else int(decimals.get(unit, 2))
         x = pd.to_numeric(areas[col], errors="coerce").to_numpy(dtype=float)
-        x = np.round(x, int(decimals.get(unit, 2)))
+        x = np.round(x, places)
         vals.append([float(v) if np.isfinite(v) else None for v in x])
     features = []
     memo: dict[str, tuple[list[int], int | None]] = {}
@@ -508,6 +515,7 @@ window.bxlplanChoropleth = function (map, spec) {
   }
   function text(p, c) {
     var v = p.v[c];
+    if (v !== null && spec.cols[c].whole) return Math.round(v).toLocaleString(spec.locale);
     if (v !== null) return fmt(v, spec.cols[c].unit);
     var r = (p.x && p.x[c] !== undefined) ? spec.reasons[p.x[c]] : spec.words.no_data;
     return spec.words.na + ' (' + r + ')';
@@ -867,6 +875,8 @@ def make_map(
     for col in columns:
         label, unit = column_label(col, lang)
         cols.append({"label": html_text(label), "unit": html_text(unit)})
+        if _whole(col):
+            cols[-1]["whole"] = 1
     spec = {
         "cur": 0, "ind": ind, "cols": cols,
         "pop": [columns.index(c) for c in extra] + list(range(len(switch))),
