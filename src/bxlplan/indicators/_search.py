@@ -195,3 +195,30 @@ def bounded_pairs(
                 n_out += 1
             best[o] = np.inf
     return out_o[:n_out].copy(), out_g[:n_out].copy(), out_d[:n_out].copy()
+
+
+@njit(cache=True, nogil=True)
+def within_sums(origin, distance, k, n, scale):
+    """Count and gravity sum ``exp(scale * d)`` per origin over the first ``k`` pairs.
+
+    One pass, in pair order (so the sums equal ``np.bincount``'s, bit for bit).
+
+    Parameters
+    ----------
+    origin, distance
+        Origin and distance of each pair, sorted by distance: the pairs within a
+        threshold are the first ``k``.
+    k
+        Pairs used.
+    n
+        Number of origins (length of the outputs).
+    scale
+        ``-beta``: the gravity weight of a pair is ``exp(scale * distance)``.
+    """
+    count = np.zeros(n)
+    gravity = np.zeros(n)
+    for i in range(k):
+        o = origin[i]
+        count[o] += 1.0
+        gravity[o] += np.exp(scale * distance[i])
+    return count, gravity

@@ -36,7 +36,7 @@ import shapely
 from scipy.sparse import csr_matrix
 
 from ..loading.network import network_matrix, network_nodes
-from ._search import bounded_pairs
+from ._search import bounded_pairs, within_sums
 
 __all__ = [
     "Attachment",
@@ -45,6 +45,7 @@ __all__ = [
     "pair_distances",
     "counts_within",
     "two_step_fca",
+    "within_sums",
 ]
 
 

@@ -29,7 +29,7 @@ from ..loading.facilities import categories as facility_categories
 from ..loading.facilities import load_facilities
 from ..loading.load import load
 from ..loading.population import RESIDENTIAL_FUNCTIONS, estimate_population
-from .access import compute_access
+from .access import compute_access, with_thresholds
 from .aggregate import shortage_zones
 from .cache import baseline_key, cache_folder, get_or_build
 from .context import DISTANCES, Context
@@ -152,6 +152,33 @@ def prepare(
     )
     if hit:  # the stored context with this run's scoring-only settings
         ctx.config = config
+        ctx = _rethreshold(ctx, config)
+    return ctx
+
+
+def _categories(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The facility categories with the scoring file's thresholds in effect; the
+    catalog's kept as ``catalog_threshold_m`` (the search limit is set from it)."""
+    cats = facility_categories()
+    given = config.get("thresholds") or {}
+    for cat, info in cats.items():
+        info["catalog_threshold_m"] = info["threshold_m"]
+        if cat in given:
+            info["threshold_m"] = int(given[cat])
+    return cats
+
+
+def _rethreshold(ctx: Context, config: dict[str, Any]) -> Context:
+    """A cached context with this run's thresholds (re-derived, never searched)."""
+    want = {
+        cat: int((config.get("thresholds") or {}).get(cat, info["catalog_threshold_m"]))
+        for cat, info in ctx.categories.items()
+    }
+    changed = {c: t for c, t in want.items() if t != ctx.categories[c]["threshold_m"]}
+    if not changed:
+        return ctx
+    ctx = with_thresholds(ctx, changed)
+    ctx.config = config
     return ctx
 
 
@@ -218,7 +245,7 @@ def _prepare(
             folder,
             {n: layers[n] for n in ("green_spaces", "region")},
         )
-    cats = facility_categories()
+    cats = _categories(config)
     fac = layers["facilities"] = facility_table(layers["facilities"], cats)
     missing = list(fac.attrs.get("bxlplan", {}).get("missing_categories", []))
     partial = dict(fac.attrs.get("bxlplan", {}).get("partial_categories", {}))

@@ -98,6 +98,9 @@ SCORING_ONLY = frozenset(
         "landuse_unmapped_max",
         "income_surroundings_m",
         "social_housing_target",
+        # re-derived from the stored pairs (scoring.access.with_thresholds); the
+        # search limit they must stay within (access_search_factor) is in the key
+        "thresholds",
     }
 )
 #: catalog files the preparation never reads (``scoring.yaml`` enters the key through

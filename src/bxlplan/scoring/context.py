@@ -31,10 +31,38 @@ from numpy.typing import NDArray
 
 from ..indicators.access import StreetGraph
 
-__all__ = ["DISTANCES", "CategoryAccess", "Context"]
+__all__ = ["DISTANCES", "CategoryAccess", "Context", "Reach"]
 
 #: the values of the one distance switch (``prepare(distance=...)``, ``--distance``)
 DISTANCES = ("network", "euclidean")
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Every (origin, facility) pair of one category within the search limit, sorted by
+    distance: what a change of threshold is re-derived from without the graph
+    (:func:`bxlplan.scoring.access.with_thresholds`).
+
+    Attributes
+    ----------
+    limit_m
+        The search limit, metres: thresholds up to it can be re-derived.
+    origin
+        Origin position (in ``Context.origins``) of each pair.
+    facility
+        Facility position (in ``CategoryAccess.facility_ids``) of each pair.
+    distance
+        Distance of each pair, metres, ascending (the pairs within a threshold are a
+        prefix).
+    """
+
+    limit_m: float
+    origin: NDArray[np.int32]
+    facility: NDArray[np.int32]
+    distance: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.distance)
 
 
 @dataclass
@@ -63,6 +91,9 @@ class CategoryAccess:
     capacity
         Capacity per facility (index: position in ``facility_ids``) when every facility
         has one, else None (2SFCA is then not computed).
+    reach
+        The pairs within the search limit (:class:`Reach`), or None when they were not
+        kept (the threshold cannot then be changed without a new preparation).
     """
 
     threshold_m: float
@@ -73,6 +104,7 @@ class CategoryAccess:
     pairs: pd.DataFrame
     facility_ids: NDArray[Any]
     capacity: pd.Series | None = None
+    reach: Reach | None = field(default=None, repr=False)
 
 
 @dataclass

@@ -45,6 +45,7 @@ __all__ = [
     "scoring_config",
     "target_band",
     "validate_scoring",
+    "validate_thresholds",
 ]
 
 SCORES = ("diversity", "social_mix", "services")
@@ -116,8 +117,10 @@ _NUMBERS = {
     "social_housing_target": (0, 1, False),
     "population_floor": (0, 100000, False),
     "landuse_unmapped_max": (0, 1, False),
+    # bounds from layers/limits.yaml (access.search_factor), checked in validate_scoring
+    "access_search_factor": (0, math.inf, False),
 }
-_MAPPINGS = ("weights", "rules", "indicators")
+_MAPPINGS = ("weights", "rules", "indicators", "thresholds")
 
 
 def _where(source: str | Path | None, key: str) -> str:
@@ -161,7 +164,7 @@ def validate_scoring(config: Any, source: str | Path | None = None) -> dict[str,
     Traceback (most recent call last):
     ...
     bxlplan.errors.ConfigError: my_scoring.yaml: 'weight' is not a scoring key; valid
-    keys: activity_mix_distance_m, ..., weights
+    keys: access_search_factor, ..., weights
     """
     if not isinstance(config, dict):
         raise ConfigError(
@@ -195,6 +198,7 @@ def validate_scoring(config: Any, source: str | Path | None = None) -> dict[str,
             f"{_where(source, 'weights')}: all weights are zero; give at least one a "
             "positive weight"
         )
+    validate_thresholds(config, source)
     rules = config.get("rules") or {}
     for key, rule in rules.items():
         where = _where(source, f"rules.{key}")
@@ -218,6 +222,83 @@ def validate_scoring(config: Any, source: str | Path | None = None) -> dict[str,
                 f"{where} is not a rule; valid: income_position, social_housing"
             )
     return config
+
+
+def validate_thresholds(
+    config: dict[str, Any], source: str | Path | None = None
+) -> dict[str, int]:
+    """Check ``thresholds`` and ``access_search_factor`` of a scoring configuration.
+
+    Every category must be one of ``layers/facilities.yaml``; every threshold a whole
+    number of metres within ``access.threshold_m`` of ``layers/limits.yaml`` and within
+    the category's search limit (``access_search_factor`` x its catalog threshold, at
+    least the activity-mix distance: :func:`bxlplan.scoring.access.search_limit`), so
+    that a cached baseline can re-derive it without the graph.
+
+    Parameters
+    ----------
+    config
+        A scoring configuration (its ``thresholds`` may be absent).
+    source
+        The file it came from, for the messages.
+
+    Returns
+    -------
+    dict
+        Category -> threshold (int metres).
+
+    Raises
+    ------
+    ConfigError
+        On an unknown category (listing the known ones), a value out of bounds or not a
+        whole number, or a threshold beyond its search limit (saying how far to raise
+        ``access_search_factor``).
+
+    Examples
+    --------
+    >>> validate_thresholds({"thresholds": {"pharmacy": 600}})
+    {'pharmacy': 600}
+    >>> validate_thresholds({"thresholds": {"pharmacie": 600}}, "my.yaml")
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.ConfigError: my.yaml: 'thresholds.pharmacie' is not a facility
+    category; known categories: childcare, ..., green_space_large
+    """
+    from ..loading.facilities import categories
+    from .access import SEARCH_FACTOR, search_limit
+
+    bounds = read_catalog_file("limits.yaml")["access"]
+    factor = config.get("access_search_factor", SEARCH_FACTOR)
+    if "access_search_factor" in config:
+        lo, hi = bounds["search_factor"]
+        _number(factor, _where(source, "access_search_factor"), lo, hi, False)
+    given = config.get("thresholds") or {}
+    if not isinstance(given, dict):
+        raise ConfigError(f"{_where(source, 'thresholds')} must be a mapping")
+    if not given:
+        return {}
+    known = categories()
+    out = {}
+    for cat, value in given.items():
+        where = _where(source, f"thresholds.{cat}")
+        if cat not in known:
+            raise ConfigError(
+                f"{where} is not a facility category; known categories: "
+                f"{', '.join(known)}"
+            )
+        lo, hi = bounds["threshold_m"]
+        thr = _number(value, f"{where} (metres)", lo, hi, True)
+        limit = search_limit({"threshold_m": known[cat]["threshold_m"]}, config)
+        if thr > limit:
+            base = float(known[cat]["threshold_m"])
+            raise ConfigError(
+                f"{where} = {thr:g} m is beyond the category's search limit "
+                f"{limit:g} m (access_search_factor {float(factor):g} x the catalog "
+                f"threshold {base:g} m); set access_search_factor to at least "
+                f"{math.ceil(100 * thr / base) / 100:g} in the scoring file"
+            )
+        out[cat] = int(thr)
+    return out
 
 
 def _only(value: Any, allowed: set[str], where: str) -> None:
