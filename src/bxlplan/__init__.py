@@ -47,6 +47,8 @@ from .loading import (  # noqa: E402
 )
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time they load on first use
+    import geopandas as gpd
+
     from . import exports as export
     from . import scenarios as scenario
     from .indicators import registry
@@ -104,7 +106,7 @@ def areas(
     spec: Any,
     data: str | os.PathLike[str] | None = None,
     **kwargs: Any,
-):
+) -> gpd.GeoDataFrame:
     """Areas to assess, from whatever you have.
 
     Parameters
