@@ -466,6 +466,14 @@ def assess_cmd(
         Path | None,
         typer.Option(help="A scoring YAML replacing layers/scoring.yaml keys."),
     ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold",
+            help="Walking threshold of a category in metres, category=metres "
+            "(repeatable, e.g. --threshold pharmacy=600); overrides the scoring file.",
+        ),
+    ] = None,
     id_field: Annotated[
         str | None,
         typer.Option(
@@ -528,7 +536,7 @@ def assess_cmd(
     from .loading.postgis import mask_dsn
     from .scoring.assess import assess
     from .scoring.baseline import prepare
-    from .scoring.scores import scoring_config
+    from .scoring.scores import merge_thresholds, scoring_config
 
     formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
     folder = data_dir(data)
@@ -548,6 +556,8 @@ def assess_cmd(
     shown_units = mask_dsn(units)  # a PostGIS table's URL: never its password
     use_cache = _cache_choice(cache, no_cache)
     config = scoring_config(scoring)
+    if threshold:
+        config = merge_thresholds(config, threshold)
     if units.endswith((".yaml", ".yml")):  # a pole's perimeter from a scenario file
         from .loading.load import load
         from .scenarios.spec import perimeter_area, read_scenario

@@ -39,6 +39,7 @@ __all__ = [
     "SCORES",
     "income_position",
     "linear",
+    "merge_thresholds",
     "score_components",
     "score_spread",
     "score_table",
@@ -299,6 +300,59 @@ def validate_thresholds(
             )
         out[cat] = int(thr)
     return out
+
+
+def merge_thresholds(config: dict[str, Any], options: list[str]) -> dict[str, Any]:
+    """The configuration with ``--threshold category=metres`` options merged over its
+    ``thresholds`` (a new dict; ``config`` untouched), validated.
+
+    Parameters
+    ----------
+    config
+        A scoring configuration (:func:`scoring_config`).
+    options
+        ``"category=metres"`` strings, e.g. ``["pharmacy=600"]``; later ones win.
+
+    Returns
+    -------
+    dict
+        The configuration with the merged ``thresholds``.
+
+    Raises
+    ------
+    ConfigError
+        On an option that is not ``category=metres``, or one that
+        :func:`validate_thresholds` refuses (the message names ``--threshold``).
+
+    Examples
+    --------
+    >>> merge_thresholds({"thresholds": {"library": 500}}, ["pharmacy=600"])
+    {'thresholds': {'library': 500, 'pharmacy': 600}}
+    >>> merge_thresholds({}, ["pharmacy:600"])
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.ConfigError: --threshold 'pharmacy:600': give category=metres,
+    e.g. --threshold pharmacy=600
+    """
+    given = dict(config.get("thresholds") or {})
+    for option in options:
+        cat, sep, value = option.partition("=")
+        if not sep or not cat.strip():
+            raise ConfigError(
+                f"--threshold '{option}': give category=metres, e.g. "
+                "--threshold pharmacy=600"
+            )
+        try:
+            metres = float(value)
+        except ValueError:
+            raise ConfigError(
+                f"--threshold '{option}': '{value.strip()}' is not a whole number of "
+                "metres"
+            ) from None
+        given[cat.strip()] = int(metres) if metres.is_integer() else metres
+    merged = {**config, "thresholds": given}
+    validate_thresholds(merged, "--threshold")
+    return merged
 
 
 def _only(value: Any, allowed: set[str], where: str) -> None:
