@@ -72,8 +72,8 @@ def _public_api() -> dict[str, str]:
             if inspect.ismodule(obj) or not callable(obj):
                 continue
             home = getattr(obj, "__module__", None) or modname
-            if not home.startswith("bxlplan") or _pending(home):
-                continue
+            if not home.startswith("bxlplan") or _pending(home) or _pending(modname):
+                continue  # not bxlplan's, or defined or published by a pending module
             qualname = f"{home}.{obj.__qualname__}"
             if not inspect.isclass(obj):
                 found[qualname] = "function"
