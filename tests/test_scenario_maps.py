@@ -158,10 +158,8 @@ def test_cells_are_named_by_pole_number_commune_and_neighbourhood(places):
 @pytest.fixture(scope="module")
 def maps(tmp_path_factory):
     """A scenario change map and a comparison map on tiny frames, with hostile names
-    (cells, facilities, variants), saved offline. No base map (an empty data folder)."""
+    (cells, facilities, variants), saved offline, without the base map."""
     folder = tmp_path_factory.mktemp("change_maps")
-    empty = folder / "no_data"
-    empty.mkdir()
     hoods = gpd.GeoDataFrame(
         {"code": [85], "name_fr": [f"Helmet {SIX_SEVEN}"], "name_nl": [EVIL]},
         geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 900, Y0 + 200)], crs=31370,
@@ -184,13 +182,13 @@ def maps(tmp_path_factory):
     )
     m = change_map(
         before, after, ["score_overall", "score_services"], facilities=facilities,
-        perimeters={f"Pole {SIX_SEVEN}": perimeter}, offline=True, data=empty,
+        perimeters={f"Pole {SIX_SEVEN}": perimeter}, offline=True, context=False,
     )  # fmt: skip
     scenario = save_map(m, folder / "map.html", offline=True)
     variants = {"a": before, f"b {SIX_SEVEN}": after}
     c = comparison_map(
         variants, ["score_overall"], facilities={EVIL: facilities.iloc[:1]},
-        perimeters={"a": perimeter}, offline=True, data=empty, lang="en",
+        perimeters={"a": perimeter}, offline=True, context=False, lang="en",
     )  # fmt: skip
     comparison = save_map(c, folder / "comparison.html", offline=True)
     centre = after.geometry.centroid.to_crs(4326)
@@ -254,7 +252,9 @@ def test_change_map_in_chromium(browser, maps):  # noqa: F811 - the imported fix
     # switching the change layer off hides its legend
     page.keyboard.press("Escape")
     page.hover(".leaflet-control-layers")
-    page.get_by_text("Score global : évolution (après − avant)").click()
+    page.locator(".leaflet-control-layers").get_by_text(
+        "Score global : évolution (après − avant)"
+    ).click()
     page.wait_for_timeout(200)
     assert not legend.is_visible()
     assert visit.errors == [] and visit.dialogs == [] and visit.network() == []

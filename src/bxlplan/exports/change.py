@@ -937,6 +937,7 @@ def change_map(
     lang: str = "fr",
     offline: bool = False,
     k: int = 3,
+    context: bool = True,
     data: str | os.PathLike[str] | None = None,
 ) -> folium.Map:
     """A before/after map (:func:`~bxlplan.exports.maps.make_map` of ``columns[0]``)
@@ -960,9 +961,11 @@ def change_map(
         No tile layer (save with ``save_map(..., offline=True)``).
     k
         Classes on each side of 0.
+    context
+        Draw the light base map from the data folder
+        (:func:`~bxlplan.exports.basemap.add_context`).
     data
-        The data folder of the base map (default ``$BXLPLAN_DATA``;
-        :func:`~bxlplan.exports.basemap.add_context`).
+        The data folder of the base map (default ``$BXLPLAN_DATA``).
 
     Returns
     -------
@@ -981,7 +984,8 @@ def change_map(
     ...          for i in range(2)]
     >>> a = gpd.GeoDataFrame({"area_id": ["1", "2"], "score_overall": [50.0, 60.0]},
     ...     geometry=boxes, crs=31370)
-    >>> m = change_map(a, a.assign(score_overall=[53.0, 55.0]), ["score_overall"])
+    >>> m = change_map(a, a.assign(score_overall=[53.0, 55.0]), ["score_overall"],
+    ...     context=False)
     >>> "bxlplan-change-legend" in m.get_root().render()
     True
     """
@@ -992,7 +996,7 @@ def change_map(
     change = cell_changes(before, after, columns)
     m = make_map(
         after, columns[0], before=before, perimeters=perimeters, lang=lang,
-        offline=offline, data=data,
+        offline=offline, context=context, data=data,
     )  # fmt: skip
     add_change_layers(m, change, columns, lang=lang, k=k)
     if facilities is not None and len(facilities):
@@ -1010,6 +1014,7 @@ def comparison_map(
     lang: str = "fr",
     offline: bool = False,
     k: int = 3,
+    context: bool = True,
     data: str | os.PathLike[str] | None = None,
 ) -> folium.Map:
     """Variants of one plan on the same areas: each variant after the first is drawn
@@ -1034,9 +1039,11 @@ def comparison_map(
         No tile layer (save with ``save_map(..., offline=True)``).
     k
         Classes on each side of 0.
+    context
+        Draw the light base map from the data folder
+        (:func:`~bxlplan.exports.basemap.add_context`).
     data
-        The data folder of the base map (default ``$BXLPLAN_DATA``;
-        :func:`~bxlplan.exports.basemap.add_context`).
+        The data folder of the base map (default ``$BXLPLAN_DATA``).
 
     Returns
     -------
@@ -1056,7 +1063,7 @@ def comparison_map(
     >>> a = gpd.GeoDataFrame({"area_id": ["1", "2"], "score_overall": [50.0, 60.0]},
     ...     geometry=boxes, crs=31370)
     >>> m = comparison_map({"a": a, "b": a.assign(score_overall=[51.0, 58.0])},
-    ...     ["score_overall"], lang="en")
+    ...     ["score_overall"], lang="en", context=False)
     >>> "Difference (b − a)" in m.get_root().render()
     True
     """
@@ -1074,7 +1081,8 @@ def comparison_map(
         zoom_start=13, tiles=None if offline else "OpenStreetMap", control_scale=True,
     )  # fmt: skip
     m.options.update({"maxZoom": 19, "minZoom": 9})
-    add_context(m, data, lang, bounds=tuple(bounds))
+    if context:
+        add_context(m, data, lang, bounds=tuple(bounds))
     for i, other in enumerate(names[1:]):
         change = cell_changes(ref, cells[other], columns)
         add_change_layers(

@@ -57,11 +57,32 @@ _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 def scenario_folder(out: str | Path, name: str) -> Path:
     """The folder of scenario ``name`` under ``out``; the name must be a plain slug.
 
+    Parameters
+    ----------
+    out
+        The scenarios' root folder (``--out``).
+    name
+        The scenario's ``name`` key.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out / name``.
+
     Raises
     ------
     ConfigError
         When ``name`` is not letters, digits, ``_`` and ``-`` (a path, ``..``, a
         hidden name...): it would write outside ``out``.
+
+    Examples
+    --------
+    >>> scenario_folder("out", "josaphat").as_posix()
+    'out/josaphat'
+    >>> scenario_folder("out", "../etc")
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.ConfigError: scenario name '../etc' is not a plain name: ...
     """
     if not isinstance(name, str) or not _SLUG.fullmatch(name):
         raise ConfigError(
@@ -162,6 +183,18 @@ def write_scenario(
     DataError
         When the folder cannot be written or holds these files and ``overwrite`` is
         False (checked before the computation).
+
+    Examples
+    --------
+    A result comes from :func:`bxlplan.scenarios.run_scenario` on a prepared baseline
+    (the data pack). Its name is checked before anything is computed or written:
+
+    >>> from types import SimpleNamespace
+    >>> res = SimpleNamespace(scenario=SimpleNamespace(name="../josaphat"))
+    >>> write_scenario(res, "out")
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.ConfigError: scenario name '../josaphat' is not a plain name: ...
     """
     folder = scenario_folder(out, res.scenario.name)
     check_output_set(folder, SCENARIO_FILES, overwrite)  # before the computation
@@ -265,6 +298,17 @@ def write_comparison(
     DataError
         When ``out`` cannot be written or holds these files and ``overwrite`` is False,
         or no variant is given.
+
+    Examples
+    --------
+    The results come from :func:`bxlplan.scenarios.compare_scenarios` on a prepared
+    baseline (the data pack); without any, nothing is written:
+
+    >>> import tempfile
+    >>> write_comparison(pd.DataFrame(), [], tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.DataError: give at least one scenario result to compare
     """
     out = Path(out)
     check_output_set(out, COMPARISON_FILES, overwrite)
