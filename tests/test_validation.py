@@ -190,3 +190,22 @@ def test_unknown_area_spec_names_the_choices(tmp_path):
         load_areas("wards", tmp_path)
     with pytest.raises(DataError, match="grid size must be a number of metres"):
         load_areas("grid:fine", tmp_path)
+
+
+def test_walking_speed_comes_from_the_catalog_only():
+    import dataclasses
+
+    from bxlplan.errors import ConfigError
+    from bxlplan.loading.catalog import get_spec
+    from bxlplan.loading.facilities import categories
+
+    spec = get_spec("facilities")
+    assert categories(spec)["pharmacy"]["threshold_m"] == 800  # 10 min at 4.8 km/h
+    faster = {**spec.raw, "walking_speed_m_s": 1.5}
+    assert (
+        categories(dataclasses.replace(spec, raw=faster))["pharmacy"]["threshold_m"]
+        == 900
+    )
+    unknown = {k: v for k, v in spec.raw.items() if k != "walking_speed_m_s"}
+    with pytest.raises(ConfigError, match="walking_speed_m_s"):
+        categories(dataclasses.replace(spec, raw=unknown))
