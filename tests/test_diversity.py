@@ -168,3 +168,12 @@ def test_distance_weighted_hill_agrees_with_cityseer():
             ref = ref_fn([int(x) for x in c], [float(x) for x in d], q, beta, 1.0)
             ours = hill_distance_weighted([c], [d], q, beta)[0]
             assert ours == pytest.approx(ref, rel=1e-3)  # cityseer computes in float32
+
+
+def test_one_list_of_land_use_functions():
+    from bxlplan.loading.layers import function_rules, land_use_functions
+
+    functions = land_use_functions()
+    assert len(set(functions)) == len(functions) == 7
+    assert {r["function"] for r in function_rules("pras")} <= set(functions)
+    assert set(function_rules("osm_landuse").values()) <= set(functions)
