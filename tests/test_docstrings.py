@@ -2,8 +2,9 @@
 
 The public API is every name in ``bxlplan.__all__`` and in the ``__all__`` of every
 module of the package, plus the public methods and properties of the public classes.
-Each is checked with :func:`numpydoc.validate.validate` for the codes in ``CODES``; the
-examples themselves run as doctests (``--doctest-modules``, tests/test_doctests.py).
+Each is checked with :func:`numpydoc.validate.validate` for the codes in ``CODES``, and
+a function that raises must have a Raises section; the examples themselves run as
+doctests (``--doctest-modules``, tests/test_doctests.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 
 import pytest
 
@@ -103,6 +105,19 @@ def _problems(name: str, kind: str) -> list[str]:
     return [f"{c}: {m}" for c, m in result["errors"] if c in codes]
 
 
+def _object(name: str) -> object:
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for part in parts[cut:]:
+            obj = getattr(obj, part)
+        return obj
+    raise LookupError(name)
+
+
 API = _public_api()
 
 
@@ -116,3 +131,15 @@ def test_the_api_is_found():
 def test_numpydoc(name):
     problems = _problems(name, API[name])
     assert not problems, f"{name}:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, kind in API.items() if kind == "function")
+)
+def test_a_function_that_raises_says_so(name):
+    # numpydoc has no code for it: a ``raise`` in the function's own body (after its
+    # docstring) asks for a Raises section
+    func = inspect.unwrap(_object(name))
+    body = inspect.getsource(func).split('"""', 2)[-1]
+    if re.search(r"^\s+raise [A-Z]", body, re.MULTILINE):
+        assert "Raises\n" in (func.__doc__ or ""), f"{name} raises: add Raises"

@@ -118,6 +118,11 @@ def edges_from_lines(
         One row per edge: ``u``, ``v`` (node ids, see :func:`network_nodes`),
         ``length`` (m) and the line; the counts in ``.attrs["network"]``.
 
+    Raises
+    ------
+    DataError
+        When there is no line geometry.
+
     Examples
     --------
     Two crossing streets become four edges; an isolated one is dropped:
