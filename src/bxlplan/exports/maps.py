@@ -1,11 +1,17 @@
-"""Interactive maps (folium): a choropleth of a score or indicator, facility layers,
-shortage zones and perimeters, with a layer control, a legend, bilingual tooltips and
-the attribution of every source.
+"""Interactive maps (folium): one layer of areas whose indicator is chosen in the
+legend (the scores and the main indicators, each with its classes and unit), facility
+layers, shortage zones and perimeters, on a light base map drawn from the data folder
+(:mod:`.basemap`: communes and their names, main streets, rail, green, water,
+neighbourhood names), with a layer control, a metric scale, keys for every symbol,
+tooltips and popups in the map's language and the attribution of every source.
 
 ``offline=True`` makes one self-contained HTML file with no tile layer: Leaflet and its
-plugins are inlined from the npm packages installed by the set-up step. To keep files
-small, geometries are simplified and coordinates rounded to 1e-5 degrees (~1 m), and only
-the properties shown are kept.
+plugins are inlined from the npm packages installed by the set-up step. Online, a tile
+base map may be added (``basemap="osm"`` or ``"urbis"``). To keep files small,
+geometries are simplified and coordinates rounded to 1e-5 degrees (~1 m); each area
+carries only its names, its values (rounded numbers, formatted in the browser) and
+short codes for its flags and the reasons of missing values (``layers/styles.yaml``
+``map`` says which indicators, decimals and styles).
 
 Text is data, never code. branca and folium render each element's output through Jinja
 a second time (a rendered string becomes the source of a new ``jinja2.Template``), so
@@ -120,6 +126,18 @@ def class_breaks(
     -------
     numpy.ndarray
         The upper bound of each class, ascending; empty when no value is finite.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown scheme or fewer than one class.
+
+    Examples
+    --------
+    >>> class_breaks(pd.Series([1.0, 2.0, 3.0, 4.0]), "equal_interval", k=2).tolist()
+    [2.5, 4.0]
+    >>> class_breaks(pd.Series([7.0, 7.0, None])).tolist()  # one value: one class
+    [7.0]
     """
     if scheme not in SCHEMES:
         raise ConfigError(
@@ -148,7 +166,23 @@ def class_breaks(
 
 def class_palette(n: int) -> list[str]:
     """The colours of ``n`` classes (branca's YlGnBu), shared by the maps and the QGIS
-    styles so that a layer looks the same in both."""
+    styles so that a layer looks the same in both.
+
+    Parameters
+    ----------
+    n
+        The number of classes.
+
+    Returns
+    -------
+    list of str
+        ``#rrggbbaa`` colours, from light yellow to dark blue.
+
+    Examples
+    --------
+    >>> class_palette(2)
+    ['#ffffd9ff', '#081d58ff']
+    """
     colours = cm.linear.YlGnBu_09.scale(0, max(n - 1, 1))
     return [colours(i) for i in range(n)]
 
@@ -1020,8 +1054,42 @@ def save_map(
 ) -> Path:
     """Write the map as one HTML file (self-contained with ``offline=True``), atomically.
 
-    Refuses (:class:`~bxlplan.errors.DataError`) a map in which some text holds
-    template syntax (see :func:`html_text`), before anything is rendered or written.
+    Parameters
+    ----------
+    m
+        The map (:func:`make_map`, or any folium map).
+    path
+        The HTML file to write.
+    offline
+        Inline Leaflet and its plugins; refuse a page that would still load anything
+        from the network.
+    overwrite
+        Replace an existing file (refused otherwise).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written (never half-written: it appears whole or not at all).
+
+    Raises
+    ------
+    DataError
+        For a map in which some text holds template syntax (see :func:`html_text`),
+        before anything is rendered or written.
+    BxlplanError
+        For an existing file without ``overwrite``, or an offline page that would
+        load something from the network.
+
+    Examples
+    --------
+    >>> import tempfile, shapely
+    >>> areas = gpd.GeoDataFrame({"score_overall": [50.0]},
+    ...     geometry=[shapely.box(150000, 170000, 150500, 170500)], crs=31370)
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> path = save_map(make_map(areas, offline=True, context=False),
+    ...                 folder / "map.html", offline=True)
+    >>> 'src="http' in path.read_text()  # Leaflet is inlined
+    False
     """
     path = Path(path)
     check_target(path, overwrite)
