@@ -209,6 +209,60 @@ def test_names_from_data_are_text_in_the_files(maps):
     assert "Difference (b &#123;&#123; 6*7 &#125;&#125; − a)" in page
 
 
+PAYLOADS = [
+    "{{ lipsum.__globals__.os.mkdir(range.__name__) }}",
+    "{% for x in range(3) %}{{ x }}{% endfor %}",
+    "{{", "{%", "{#",  # lone delimiters
+    "</script><script>alert(1)</script>",
+]  # fmt: skip
+# harmless inside JSON strings (where the data goes), fatal in a JavaScript template
+# literal (folium.Tooltip's text): these are opened in Chromium
+JS_PAYLOADS = ["`); alert(1); (`", "${alert(1)}"]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS + JS_PAYLOADS)
+def test_every_text_path_is_inert(payload, tmp_path, monkeypatch, request):
+    """Pole, neighbourhood, commune, facility name and category, perimeter and variant
+    names holding template or script syntax: the maps save, nothing is evaluated."""
+    monkeypatch.chdir(tmp_path)  # where mkdir(range.__name__) would create "range"
+    t = {k: f"{k}:{payload}" for k in ("pole", "hood", "commune", "fac", "cat", "per",
+                                       "var")}  # fmt: skip
+    hoods = gpd.GeoDataFrame(
+        {"code": [1], "name_fr": [t["hood"]], "name_nl": [t["hood"]]},
+        geometry=[shapely.box(X0, Y0, X0 + 300, Y0 + 100)], crs=31370,
+    )  # fmt: skip
+    communes = hoods.drop(columns="code").assign(name_fr=t["commune"])
+    before = label_cells(
+        _cells({"score_overall": [1.0, 2.0, 3.0]}), hoods, communes, prefix=t["pole"]
+    )
+    after = before.assign(score_overall=[2.0, 2.0, 1.0])
+    fac = gpd.GeoDataFrame(
+        {"name": [t["fac"]], "category": [t["cat"]], "capacity": [3.0]},
+        geometry=[shapely.Point(X0 + 50, Y0 + 50)], crs=31370,
+    )  # fmt: skip
+    outline = {t["per"]: before.iloc[[0]]}
+    maps = [
+        change_map(before, after, ["score_overall"], facilities=fac,
+                   perimeters=outline, offline=True, context=False),
+        comparison_map({"a": before, t["var"]: after}, ["score_overall"],
+                       facilities={t["var"]: fac}, perimeters=outline, offline=True,
+                       context=False),
+    ]  # fmt: skip
+    paths = [
+        save_map(m, tmp_path / f"{i}.html", offline=True) for i, m in enumerate(maps)
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.html", "1.html"]
+    for path in paths:
+        page = path.read_text("utf-8")
+        assert "alert(1)</script>" not in page
+        if payload in JS_PAYLOADS:
+            visit = Visit(request.getfixturevalue("browser"), path)
+            assert visit.dialogs == [] and visit.errors == []
+            assert payload in visit.page.inner_text(".bxlplan-new-facility")
+        else:
+            assert payload not in page  # only as escaped text
+
+
 def test_change_map_in_chromium(browser, maps):  # noqa: F811 - the imported fixture
     visit = Visit(browser, maps["scenario"])
     page = visit.page
