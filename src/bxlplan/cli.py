@@ -595,7 +595,7 @@ def assess_cmd(
                 result, db, schema=schema, overwrite=overwrite, perimeters=perimeters,
                 extent=extent, run_time=when, progress=steps,
             )  # fmt: skip
-            written += [f"{t} in {mask_dsn(db)}" for t in tables]
+            written += tables
     table = Table(title=f"Assessment of {shown_units} ({len(result.areas)} areas)")
     for col in (
         "area",
@@ -649,6 +649,8 @@ def assess_cmd(
         )
     for path in written:
         console.print(f"wrote {path}", markup=False)
+    if to_db:
+        console.print(f"(PostGIS tables, in {mask_dsn(db)})", markup=False)
 
 
 def _perimeters(folder: Path) -> dict:
@@ -868,10 +870,11 @@ def scenario_run_cmd(
         n = len(variants)
 
         def progress(done: int, total: int) -> None:
+            # each scenario's folder is written as soon as it has run
             if done < total:
-                steps(f"running {total} scenario(s) ({done + 1}/{total})")
+                steps(f"running and writing {total} scenario(s) ({done + 1}/{total})")
             else:
-                steps(f"writing {total} scenario folder(s)")
+                steps(f"{total} scenario folder(s) written")
 
         with tempfile.TemporaryDirectory(prefix="bxlplan-scenario-") as tmp:
             # PostGIS alone: the files are made in a temporary folder, and their
@@ -903,7 +906,9 @@ def scenario_run_cmd(
         if files_out:
             console.print(f"  wrote {scenario_folder(out, name)}", markup=False)
         for table in tables.get(name, []):
-            console.print(f"  wrote {table} in {mask_dsn(db)}", markup=False)
+            console.print(f"  wrote {table}", markup=False)
+        if tables.get(name):
+            console.print(f"  (PostGIS tables, in {mask_dsn(db)})", markup=False)
     if files_out and n > 1:
         console.print(f"wrote {out / SUMMARY_FILE}", markup=False)
 

@@ -21,7 +21,8 @@ the set are never touched.
 
 Each table has a typed geometry column (``geometry(MultiPolygon,31370)``, ``Point``...;
 polygons are always written as MultiPolygons), a GiST index on it, a primary key
-``fid`` (1..n, for QGIS), a comment, and a row of ``<schema>.bxlplan_provenance``
+``fid`` (1..n, for QGIS; ``bxlplan_fid`` when the layer has a ``fid`` column of its
+own), a comment, and a row of ``<schema>.bxlplan_provenance``
 (``table_name``, ``output_set``, ``written_at``, ``bxlplan_version``, ``provenance``
 as ``jsonb``: the same record as a GeoPackage layer's ``bxlplan`` metadata).
 
@@ -267,7 +268,11 @@ def _typed(gdf: gpd.GeoDataFrame, where: str) -> tuple[gpd.GeoDataFrame, str, in
         kind = "Geometry"
     if shapely.has_z(values).any():
         kind += "Z"
-    out.index = pd.RangeIndex(1, len(out) + 1, name="fid")
+    taken = {str(c).lower() for c in out.columns}
+    key = "fid" if "fid" not in taken else "bxlplan_fid"
+    if key in taken:
+        raise DataError(f"{where}: rename its columns 'fid' or 'bxlplan_fid'")
+    out.index = pd.RangeIndex(1, len(out) + 1, name=key)
     return out, kind, srid
 
 
@@ -384,7 +389,7 @@ def write_postgis(
                     progress(f"PostGIS: table {schema}.{name} ({i}/{len(prepared)})")
                 stage, geom = stages[name], frame.geometry.name
                 frame.to_postgis(
-                    stage, conn, schema=schema, index=True, index_label="fid"
+                    stage, conn, schema=schema, index=True, index_label=frame.index.name
                 )
                 table, column = sql.Identifier(schema, stage), sql.Identifier(geom)
                 # pandas indexes the index column: the primary key will do that
@@ -399,11 +404,17 @@ def write_postgis(
                 raw.execute(
                     sql.SQL(
                         "ALTER TABLE {t} ALTER COLUMN {g} TYPE geometry({k}, {s}) "
-                        "USING ST_SetSRID({g}, {s}), ADD PRIMARY KEY (fid)"
-                    ).format(t=table, g=column, k=sql.SQL(kind), s=sql.Literal(srid))
+                        "USING ST_SetSRID({g}, {s}), ADD PRIMARY KEY ({key})"
+                    ).format(
+                        t=table,
+                        g=column,
+                        k=sql.SQL(kind),
+                        s=sql.Literal(srid),
+                        key=sql.Identifier(frame.index.name),
+                    )  # fmt: skip
                 )
             _publish(raw, schema, stages, output_set, metadata, extra, when)
-    except psycopg.Error as exc:
+    except (psycopg.Error, sa.exc.SQLAlchemyError) as exc:
         detail = mask_dsn(str(exc).strip()).replace("\n", " ")
         raise DataError(
             f"{where}: writing schema '{schema}' failed, nothing was changed (the "

@@ -51,6 +51,16 @@ _SECRET_PARAMS = ("password", "sslpassword")
 def is_postgres_url(value: Any) -> bool:
     """Whether ``value`` is a PostgreSQL connection URL (``postgresql://...``).
 
+    Parameters
+    ----------
+    value
+        A spec, a path or a URL.
+
+    Returns
+    -------
+    bool
+        True for a string starting with ``postgresql://`` or ``postgres://``.
+
     Examples
     --------
     >>> is_postgres_url("postgresql://gis@db/planning/poles")
@@ -125,7 +135,9 @@ def split_table_url(url: str) -> tuple[str, str | None, str]:
         )
     database, name = segments[0], urllib.parse.unquote(segments[1])
     schema, _, table = name.rpartition(".")
-    dsn = urllib.parse.urlunsplit(parts._replace(path="/" + database))
+    # by hand: urlunsplit drops the "//" of an empty host (a local socket)
+    dsn = f"{parts.scheme}://{parts.netloc}/{database}"
+    dsn += f"?{parts.query}" if parts.query else ""
     return dsn, schema or None, table
 
 
