@@ -402,3 +402,28 @@ def test_cli_assess_from_and_into_postgis(server, pack, tmp_path):
     assert prov["areas"]["sources"] and PASSWORD not in json.dumps(prov)
     res = _cli(*args)  # the tables (and the files) exist: refused, as for files
     assert res.exit_code == 2 and "use --overwrite" in res.output
+
+
+def test_scenario_layers_copied_from_their_geopackage(server, tmp_path):
+    """A scenario's tables are its scenario.gpkg layers, each with its provenance."""
+    from bxlplan.exports.gis import write_gpkg
+    from bxlplan.exports.postgis import check_postgis_target, write_gpkg_postgis
+
+    gpkg = write_gpkg(_layers(), tmp_path / "scenario.gpkg", {"scenario": "pole"},
+                      layer_metadata={"facilities": {"layer": "new"}})  # fmt: skip
+    tables = write_gpkg_postgis(gpkg, server["db"], "scn", output_set="scenario:pole",
+                                prefix="pole_")  # fmt: skip
+    assert tables == ["scn.pole_areas", "scn.pole_facilities"]
+    prov = dict(
+        _sql(server, "SELECT table_name, provenance FROM scn.bxlplan_provenance")
+    )
+    assert prov["pole_areas"]["scenario"] == "pole"
+    assert prov["pole_facilities"]["layer"] == "new"
+    assert list(_read(server, "scn.pole_areas")["area_id"]) == ["a", "b", "c"]
+    with pytest.raises(DataError, match="pole_areas, pole_facilities: use --overwrite"):
+        check_postgis_target(server["db"], "scn", ["pole_areas"],
+                             output_set="scenario:pole")  # fmt: skip
+    # another scenario in the same schema is another set: no conflict
+    check_postgis_target(
+        server["db"], "scn", ["other_areas"], output_set="scenario:other"
+    )
