@@ -1012,3 +1012,172 @@ def cache_clear_cmd(cache: CacheOpt = None) -> None:
     console.print(
         f"removed {len(gone)} file(s) from {root}", markup=False, soft_wrap=True
     )
+
+
+@app.command("robustness")
+def robustness_cmd(
+    units: Annotated[
+        str,
+        typer.Option(
+            "--units",
+            help="neighbourhoods | communes | zru | cru | cqd | grid:<m> | hex:<m> | "
+            "polygons PATH (as for assess).",
+        ),
+    ] = "neighbourhoods",
+    data: DataOpt = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/robustness"),
+    draws: Annotated[
+        int | None,
+        typer.Option(help="Number of draws (default 1000, layers/robustness.yaml)."),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed: the same seed gives the same result (default 0)."),
+    ] = None,
+    weight_concentration: Annotated[
+        float | None,
+        typer.Option(
+            "--weight-concentration",
+            help="Dirichlet concentration of the score weights around the configured "
+            "ones (default 20; inf keeps them).",
+        ),
+    ] = None,
+    threshold_jitter: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold-jitter",
+            help="Thresholds drawn within +/- this share (default 0.1; 0 keeps them).",
+        ),
+    ] = None,
+    population_noise: Annotated[
+        float | None,
+        typer.Option(
+            "--population-noise",
+            help="Log-normal spread of residents within their statistical sector, "
+            "sector totals kept (default 0.2; 0 keeps the estimate).",
+        ),
+    ] = None,
+    income_noise: Annotated[
+        float | None,
+        typer.Option(
+            "--income-noise",
+            help="Relative standard error of the neighbourhood median incomes "
+            "(default 0: off).",
+        ),
+    ] = None,
+    draws_per_task: Annotated[
+        int | None,
+        typer.Option(
+            "--draws-per-task", help="Draws per Dask task (default 50; same result)."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Where the draws run: every core of this machine (default), sync "
+            "(in this process) or a dask.distributed scheduler address, "
+            "tcp://host:8786.",
+            show_default=False,
+        ),
+    ] = None,
+    distance: Annotated[
+        str,
+        typer.Option(help="network (street network) or euclidean (straight lines)."),
+    ] = "network",
+    scoring: Annotated[
+        Path | None,
+        typer.Option(help="A scoring YAML replacing layers/scoring.yaml keys."),
+    ] = None,
+    lang: Annotated[str, typer.Option(help="Map labels: fr, nl or en.")] = "fr",
+    offline: Annotated[
+        bool, typer.Option("--offline", help="A self-contained map, no tiles.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing output files.")
+    ] = False,
+    cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Which areas are robustly short of services: ranks under uncertain weights,
+    thresholds, population and income (a Monte Carlo, reproducible with --seed)."""
+    from ._io import check_output_set
+    from .exports.labels import check_lang
+    from .exports.robustness import ROBUSTNESS_FILES, write_robustness
+    from .loading.areas import load_areas
+    from .loading.catalog import data_dir
+    from .parallel import check_scheduler
+    from .scoring.baseline import prepare
+    from .scoring.robustness import robustness, robustness_settings
+    from .scoring.scores import scoring_config
+
+    # everything that needs no computation is checked before the preparation
+    settings = robustness_settings(
+        draws=draws,
+        seed=seed,
+        weight_concentration=weight_concentration,
+        threshold_jitter=threshold_jitter,
+        population_noise=population_noise,
+        income_noise=income_noise,
+        draws_per_task=draws_per_task,
+    )
+    check_lang(lang)
+    check_output_set(out, ROBUSTNESS_FILES, overwrite)
+    check_scheduler(scheduler)
+    folder = data_dir(data)
+    use_cache = _cache_choice(cache, no_cache)
+    config = scoring_config(scoring)
+    areas = load_areas(units, folder)
+    with Steps() as steps:
+        ctx = prepare(
+            folder, config=config, distance=distance, progress=steps, cache=use_cache
+        )
+        result = robustness(areas, ctx, scheduler=scheduler, progress=steps, **settings)
+        steps("writing")
+        written = write_robustness(
+            result, out, overwrite=overwrite, lang=lang, offline=offline
+        )
+    res = result.areas
+    ranked = res.dropna(subset=["rank_score_overall_base"])
+    table = Table(
+        title=f"Robustness of {units}: {settings['draws']:,} draws, seed "
+        f"{settings['seed']} (rank 1 = best of {len(ranked)})"
+    )
+    for col in ("area", "name", "base rank", "median", "5-95 %", "P(bottom 5th)"):
+        table.add_column(col, justify="left" if col in ("area", "name") else "right")
+    worst = ranked.sort_values(
+        ["prob_bottom_quintile_score_overall", "rank_score_overall_median"],
+        ascending=False,
+    ).head(12)
+    for row in worst.itertuples():
+        table.add_row(
+            Text(str(row.area_id)),
+            Text(str(getattr(row, "name_fr", ""))),
+            f"{row.rank_score_overall_base}",
+            f"{row.rank_score_overall_median}",
+            f"{row.rank_score_overall_p05}-{row.rank_score_overall_p95}",
+            f"{row.prob_bottom_quintile_score_overall:.0%}",
+        )
+    console.print(table)
+    robust = int(res["robustly_bottom_fifth"].fillna(False).sum())
+    share = result.provenance["settings"]["robust_share"]
+    console.print(
+        f"{robust} area(s) robustly in the bottom fifth of the overall score "
+        f"(in at least {share:.0%} of the draws)"
+    )
+    flags = res.filter(like="robust_shortage_").fillna(False).sum()
+    short = {k[len("robust_shortage_") :]: int(v) for k, v in flags.items() if v}
+    if short:
+        console.print(
+            "robust shortages (areas): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(short.items())),
+            markup=False,
+        )
+    unscored = len(res) - len(ranked)
+    if unscored:
+        console.print(
+            f"[yellow]{unscored} area(s) not ranked: uninhabited or small population "
+            "(see the `flags` column)[/]"
+        )
+    for path in written:
+        console.print(f"wrote {path}", markup=False)
