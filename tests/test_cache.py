@@ -8,6 +8,7 @@ import logging
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -88,6 +89,7 @@ class Fake:
 
     value: int
     config: dict
+    categories: dict = dataclasses.field(default_factory=dict)
 
 
 def _builder(value: int = 7):
@@ -219,8 +221,9 @@ def test_prepare_uses_the_cache_and_rescores(pack, tmp_path, monkeypatch):
 # ------------------------------------------------------------------- re-scoring
 @pytest.mark.slow
 def test_rescoring_from_the_cache_equals_a_cold_run(pack, pack_layers, ctx, tmp_path):
-    """New weights, rules and floor on a cached (pickled) context score exactly as a
-    cold preparation with them."""
+    """New weights, rules, floor and thresholds on a cached (pickled) context score
+    exactly as a cold preparation with them: the cache hit of prepare() swaps the
+    scoring-only keys in and re-derives the thresholds from the stored pairs."""
     from bxlplan.loading.areas import load_areas
     from bxlplan.scoring import assess, prepare
 
@@ -232,16 +235,28 @@ def test_rescoring_from_the_cache_equals_a_cold_run(pack, pack_layers, ctx, tmp_
     new["population_floor"] = 1000.0
     new["landuse_unmapped_max"] = 0.3
     new["rules"]["income_position"]["span"] = 3.0
-    assert bc.baseline_key(pack, new)[0] == bc.baseline_key(pack, base)[0]
+    # shorter and longer (up to the search limit, 1.5 x the catalog's) thresholds
+    new["thresholds"] = {"pharmacy": 600, "transit_stop": 550, "hospital": 2000}
+    key = bc.baseline_key(pack, base)[0]
+    assert bc.baseline_key(pack, new)[0] == key
 
-    bc.write_entry(tmp_path, "f" * 64, ctx)
-    cached = bc.read_entry(tmp_path, "f" * 64)
+    bc.write_entry(tmp_path, key, ctx)
+    cached = bc.read_entry(tmp_path, key)
     assert cached is not None
     cold = prepare(
         pack, config=new, layers={n: pack_layers[n] for n in ASSESSMENT_LAYERS}
     )
     areas = load_areas("communes", pack)
-    warm_result = assess(areas, dataclasses.replace(cached, config=new))
+    warm = prepare(pack, config=new, cache=tmp_path)  # a hit: nothing is searched
+    assert warm.categories == cold.categories
+    assert warm.categories["pharmacy"]["threshold_m"] == 600
+    for cat, a in cold.access.items():
+        w = warm.access[cat]
+        for name in ("nearest", "count", "gravity", "count_mix"):
+            np.testing.assert_array_equal(getattr(w, name), getattr(a, name))
+        pd.testing.assert_frame_equal(w.pairs, a.pairs, check_exact=True)
+    warm_result = assess(areas, warm)
+    assert "access_pharmacy_within_600m_share" in warm_result.areas
     cold_result = assess(areas, cold)
     pd.testing.assert_frame_equal(
         warm_result.areas.drop(columns="geometry"),

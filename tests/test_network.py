@@ -60,3 +60,43 @@ def test_matrix_keeps_shortest_parallel_edge():
     a = int(np.argmin(np.hypot(nodes.x - X0, nodes.y - Y0)))
     b = int(np.argmin(np.hypot(nodes.x - X0 - 100, nodes.y - Y0)))
     assert mat[a, b] == pytest.approx(100)
+
+
+# ------------------------------------------------ coverage of a user's network
+@pytest.mark.slow
+def test_network_serving_one_commune_is_refused_before_the_access(
+    pack, pack_layers, monkeypatch
+):
+    """A street layer clipped to one commune is refused (DataError naming the layer,
+    the commune it serves and those it does not) before any access is computed."""
+    import bxlplan.scoring.baseline as baseline
+    from bxlplan.errors import DataError
+
+    from .conftest import ASSESSMENT_LAYERS
+
+    def never(*_a, **_k):
+        raise AssertionError("the access computation must not start")
+
+    monkeypatch.setattr(baseline, "compute_access", never)
+    communes = pack_layers["communes"]
+    ixelles = communes.loc[communes["name_fr"] == "Ixelles"].geometry.iloc[0]
+    streets = pack_layers["streets"]
+    clipped = streets[streets.intersects(ixelles)].copy()
+    clipped.attrs = {"bxlplan": {"source": "streets clipped to Ixelles"}}
+    layers = {n: pack_layers[n] for n in ASSESSMENT_LAYERS} | {"streets": clipped}
+    with pytest.raises(DataError) as err:
+        baseline.prepare(pack, layers=layers)
+    msg = str(err.value)
+    assert "layer 'streets' (streets clipped to Ixelles)" in msg
+    assert "serves 1 of 19 inhabited communes (Ixelles); not Anderlecht" in msg
+    assert "--distance euclidean" in msg
+
+
+@pytest.mark.slow
+def test_coverage_of_the_pack_network(ctx):
+    """The pack's own network serves every commune (the check passes on it)."""
+    from bxlplan.scoring.baseline import check_network_coverage
+
+    table = check_network_coverage(ctx.graph, ctx.origins, ctx.communes)
+    assert len(table) == 19 and table["covered"].all()
+    assert table["served_share"].min() > 0.99

@@ -36,7 +36,7 @@ from .context import DISTANCES, Context
 from .origins import make_origins
 from .scores import scoring_config, validate_scoring
 
-__all__ = ["facility_table", "prepare"]
+__all__ = ["check_network_coverage", "facility_table", "prepare"]
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +235,11 @@ def _prepare(
         grid, hoods, communes, get("income_equivalised"),
         int(config.get("income_classes", 5)),
     )  # fmt: skip
+    graph = None
+    if distance == "network":  # the network must serve the region: checked first
+        step("building the street graph")
+        graph = StreetGraph(get("streets"))
+        check_network_coverage(graph, origins, communes, _source(layers["streets"]))
     try:
         poverty = get("poverty_communes")
     except DataError:
@@ -250,8 +255,9 @@ def _prepare(
     missing = list(fac.attrs.get("bxlplan", {}).get("missing_categories", []))
     partial = dict(fac.attrs.get("bxlplan", {}).get("partial_categories", {}))
     user_values = _user_indicator_values(config, get)
-    step("building the street graph")
-    graph = StreetGraph(get("streets"))
+    if graph is None:  # euclidean distances: the graph serves the site access only
+        step("building the street graph")
+        graph = StreetGraph(get("streets"))
     ctx = Context(
         data=folder, config=config, graph=graph, origins=origins, facilities=fac, categories=cats,
         missing=missing, surface=surface, neighbourhoods=hoods, communes=communes, poverty=poverty,
@@ -265,6 +271,114 @@ def _prepare(
     step("shortage zones")
     shortage_zones(ctx)  # area-independent: computed once, kept (and cached) with ctx
     return ctx
+
+
+def _source(layer: Any) -> str:
+    """Where a layer came from (its provenance), for messages."""
+    source = getattr(layer, "attrs", {}).get("bxlplan", {}).get("source")
+    return str(source) if source else "given as a GeoDataFrame"
+
+
+def check_network_coverage(
+    graph: StreetGraph,
+    origins: gpd.GeoDataFrame,
+    communes: gpd.GeoDataFrame,
+    source: str = "",
+) -> pd.DataFrame:
+    """Check that a street network serves every inhabited commune, before the access
+    computation: a network covering part of the region would give its far residents
+    distances along the wrong streets, silently.
+
+    A resident is served when the origin lies within ``network.served_within_m`` of a
+    street (``layers/limits.yaml``, 250 m); every commune with residents must have at
+    least ``network.commune_served_share`` (95 %) of them served.
+
+    Parameters
+    ----------
+    graph
+        The street graph.
+    origins
+        Residential origins with ``population`` and ``commune`` (code).
+    communes
+        The communes, with ``code`` and ``name_fr`` (names in the message).
+    source
+        The street layer's source, named in the message.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per commune code: ``residents``, ``served_share`` and ``covered``.
+
+    Raises
+    ------
+    DataError
+        When a commune is not covered: the message names the layer, the communes it
+        covers and those it does not, and what to do.
+
+    Examples
+    --------
+    A street network of 1 km along one commune, none in the other:
+
+    >>> import geopandas as gpd, shapely
+    >>> from bxlplan.loading.network import edges_from_lines
+    >>> line = shapely.LineString([(0, 0), (1000, 0)])
+    >>> graph = StreetGraph(edges_from_lines(np.array([line], dtype=object)))
+    >>> origins = gpd.GeoDataFrame({"population": [100.0, 50.0], "commune": [1, 2]},
+    ...     geometry=gpd.points_from_xy([500, 500], [20, 5000]), crs=31370)
+    >>> communes = gpd.GeoDataFrame({"code": [1, 2], "name_fr": ["Un", "Deux"]},
+    ...     geometry=[shapely.box(0, -100, 1000, 100)] * 2, crs=31370)
+    >>> check_network_coverage(graph, origins.iloc[:1], communes)
+            residents  served_share  covered
+    commune
+    1           100.0           1.0     True
+    >>> check_network_coverage(graph, origins, communes, "my_streets.gpkg")
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.DataError: layer 'streets' (my_streets.gpkg): the street network
+    serves 1 of 2 inhabited communes (Un); not Deux, where ... fallback)
+    """
+    from ..loading.catalog import read_catalog_file
+
+    limits = read_catalog_file("limits.yaml")["network"]
+    within = float(limits["served_within_m"])
+    share_min = float(limits["commune_served_share"])
+    offset = graph.attach(origins.geometry).offset
+    pop = origins["population"].to_numpy(dtype=float)
+    table = (
+        pd.DataFrame(
+            {
+                "commune": origins["commune"].to_numpy(),
+                "residents": pop,
+                "served": np.where(offset <= within, pop, 0.0),
+            }
+        )
+        .groupby("commune")[["residents", "served"]]
+        .sum()
+    )
+    table = table[table["residents"] > 0]
+    table["served_share"] = table["served"] / table["residents"]
+    table["covered"] = table["served_share"] >= share_min
+    table = table.drop(columns="served")
+    if table["covered"].all():
+        return table
+    names = communes.set_index("code")["name_fr"] if "name_fr" in communes else None
+
+    def named(codes: Any) -> str:
+        if names is None:
+            return ", ".join(map(str, codes))
+        return ", ".join(str(names.get(c, c)) for c in codes)
+
+    ok, bad = table.index[table["covered"]], table.index[~table["covered"]]
+    raise DataError(
+        f"layer 'streets'{f' ({source})' if source else ''}: the street network "
+        f"serves {len(ok)} of {len(table)} inhabited communes"
+        f"{f' ({named(ok)})' if len(ok) else ''}; not {named(bad)}, where fewer than "
+        f"{share_min:.0%} of the residents live within {within:g} m of one of its "
+        "streets (layers/limits.yaml, network). Give a street network covering the "
+        "whole region (e.g. the pack's, bxlplan.load('streets'), extended with "
+        "yours), or use straight-line distances (--distance euclidean, a labelled "
+        "fallback)"
+    )
 
 
 def facility_table(
