@@ -353,11 +353,10 @@ def test_cli_checks_the_database_before_the_preparation(server, pack, tmp_path):
     assert res.exit_code == 2 and "cannot connect to the database" in res.output
     assert PASSWORD not in res.output
     write_postgis(_layers(), server["db"], "cli", {}, output_set="assessment")
-    start = time.monotonic()
     res = _cli("assess", *common, "--format", "gpkg,postgis", "--db", server["db"],
                "--schema", "cli")  # fmt: skip
     assert res.exit_code == 2 and "use --overwrite" in res.output, res.output
-    assert time.monotonic() - start < 20  # refused before the preparation
+    assert "preparing" not in res.output  # refused before the preparation
     assert not (tmp_path / "out").exists()
     res = _cli("scenario", "run", "scenarios/josaphat.yaml", "--data", str(pack),
                "--format", "postgis")  # fmt: skip
