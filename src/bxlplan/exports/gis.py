@@ -862,7 +862,7 @@ def _gpkg_layers(
     perimeters: dict[str, gpd.GeoDataFrame] | None,
 ) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, dict[str, Any]]]:
     """The layers of the assessment's GeoPackage and their own provenance entries."""
-    ctx = getattr(result, "context", None)
+    ctx: Any = getattr(result, "context", None)
     layers = {"areas": result.areas}
     extra: dict[str, dict[str, Any]] = {}
     for cat, zone_rows in zones.groupby("category"):
