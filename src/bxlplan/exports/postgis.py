@@ -74,7 +74,7 @@ _TYPES = {
     5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection",
 }  # fmt: skip
 _SINGLE = {"Point": 0, "LineString": 1, "Polygon": 3}
-_MAKERS = {
+_MAKERS: dict[str, Callable[..., Any]] = {
     "Point": shapely.multipoints,
     "LineString": shapely.multilinestrings,
     "Polygon": shapely.multipolygons,
@@ -369,7 +369,7 @@ def write_postgis(
     )
     try:
         with engine.connect() as conn, conn.begin():
-            raw = conn.connection.driver_connection
+            raw: Any = conn.connection.driver_connection  # the psycopg connection
             raw.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"bxlplan:{schema}",)
             )
