@@ -74,10 +74,10 @@ _TRAILING_NUMBER = re.compile(r"(\d+)$")
 def _contained_by(
     points: np.ndarray, layer: gpd.GeoDataFrame, columns: Sequence[str]
 ) -> pd.DataFrame:
-    """For each point, ``columns`` of the first polygon of ``layer`` that contains it
-    (missing where none does)."""
+    """For each point, ``columns`` of the first polygon of ``layer`` that covers it,
+    boundary included (missing where none does)."""
     out = pd.DataFrame(index=range(len(points)), columns=list(columns), dtype=object)
-    i, j = layer.sindex.query(points, predicate="within")
+    i, j = layer.sindex.query(points, predicate="intersects")
     first = pd.Series(j).groupby(i).first()  # overlapping polygons: the first
     for col in columns:
         out.loc[first.index, col] = layer[col].to_numpy()[first.to_numpy()]
@@ -110,7 +110,8 @@ def label_cells(
     communes
         Optional polygons with ``name_fr`` and ``name_nl`` (the ``communes`` layer).
     prefix
-        What the cells belong to (a pole's name), or one text per language.
+        What the cells belong to (a pole's name), or one text per language (French
+        where a language is missing).
 
     Returns
     -------
@@ -171,7 +172,11 @@ def label_cells(
     ids = out["area_id"].astype(str)
     numbers = [m.group(1) if (m := _TRAILING_NUMBER.search(i)) else i for i in ids]
     for lang in ("fr", "nl", "en"):
-        pre = prefix.get(lang, "") if isinstance(prefix, Mapping) else prefix
+        pre = (
+            (prefix.get(lang) or prefix.get("fr", ""))
+            if isinstance(prefix, Mapping)
+            else prefix
+        )
         outside = ui("map_outside_region", lang)
         where = [
             outside if pd.isna(h) else str(p)
