@@ -28,13 +28,10 @@ stays a number).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
-import json
 import re
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +44,8 @@ import shapely
 from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 
+from .._gpkg import _meta_json, _plain, _stamped
+from .._gpkg import write_gpkg as _write_gpkg
 from .._io import atomic_path, atomic_write, check_target, output_set, run_timestamp
 from .._version import __version__
 from ..errors import DataError
@@ -68,15 +67,6 @@ __all__ = [
 ]
 
 FORMATS = ("gpkg", "geojson", "shp", "csv", "tif")
-
-
-def _meta_json(meta: dict[str, Any]) -> str:
-    return json.dumps(meta, default=str, ensure_ascii=False)
-
-
-def _stamped(meta: dict[str, Any], run_time: dt.datetime | None) -> dict[str, Any]:
-    """Provenance with the time the file was written (the run's time stamp)."""
-    return {**meta, "written_at": (run_time or run_timestamp()).isoformat()}
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -147,41 +137,6 @@ def csv_bytes(table: pd.DataFrame, *, index: bool = False) -> bytes:
     return csv_safe(table).to_csv(index=index).encode("utf-8")
 
 
-@contextlib.contextmanager
-def _gpkg_date(run_time: dt.datetime | None) -> Iterator[None]:
-    """GDAL's ``OGR_CURRENT_DATE``: the GeoPackage ``last_change`` of every layer."""
-    stamp = (run_time or run_timestamp()).astimezone(dt.UTC)
-    key = "OGR_CURRENT_DATE"
-    before = pyogrio.get_gdal_config_option(key)
-    pyogrio.set_gdal_config_options({key: stamp.strftime("%Y-%m-%dT%H:%M:%S.000Z")})
-    try:
-        yield
-    finally:
-        pyogrio.set_gdal_config_options({key: before})
-
-
-def _plain(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """A copy fit for GDAL: no attrs, nullable integers/booleans as plain types."""
-    out = gdf.copy()
-    out.attrs = {}
-    for col in out.columns:
-        if col == out.geometry.name:
-            continue
-        dtype = out[col].dtype
-        if isinstance(dtype, pd.BooleanDtype) or str(dtype) == "boolean":
-            out[col] = out[col].astype("float").astype("Int8")
-        if str(dtype).startswith("Int") and out[col].isna().any():
-            out[col] = out[col].astype(float)
-        if pd.api.types.is_object_dtype(dtype):
-            out[col] = out[col].map(lambda v: None if v is None or v != v else str(v))
-    extra_geoms = [
-        c
-        for c in out.columns
-        if c != out.geometry.name and isinstance(out[c].dtype, gpd.array.GeometryDtype)
-    ]
-    return out.drop(columns=extra_geoms)
-
-
 def write_gpkg(
     layers: dict[str, gpd.GeoDataFrame],
     path: str | Path,
@@ -236,24 +191,20 @@ def write_gpkg(
     >>> [name for name, _ in pyogrio.list_layers(path)]
     ['areas', 'layer_styles']
     """
-    path = Path(path)
-    stamped = _stamped(metadata, run_time)
-    extra = layer_metadata or {}
-    with atomic_path(path, overwrite=overwrite) as tmp, _gpkg_date(run_time):
-        for name, gdf in layers.items():
-            meta = _meta_json({**stamped, **extra.get(name, {})})
-            pyogrio.write_dataframe(
-                _plain(gdf), tmp, layer=name, driver="GPKG", append=tmp.exists(),
-                layer_metadata={"bxlplan": meta},
-            )  # fmt: skip
-        if qgis_lang is not None:
-            from .qgis import style_gpkg
+    finish = None
+    if qgis_lang is not None:
+        from .qgis import style_gpkg
 
+        def finish(tmp: Path) -> None:
             style_gpkg(
                 tmp, {n: _plain(g) for n, g in layers.items()}, qgis_lang,
                 run_time=run_time or run_timestamp(),
             )  # fmt: skip
-    return path
+
+    return _write_gpkg(
+        layers, path, metadata, overwrite=overwrite, run_time=run_time,
+        layer_metadata=layer_metadata, finish=finish,
+    )  # fmt: skip
 
 
 def write_geojson(

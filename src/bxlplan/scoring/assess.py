@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from .._gpkg import write_gpkg
 from .._io import run_timestamp
 from .._version import __version__
 from ..errors import DataError
@@ -176,10 +177,6 @@ class Assessment:
             When ``path`` does not end in ``.gpkg``, or exists and ``overwrite`` is
             False.
         """
-        # the writer is an export: imported here, the one use of a higher layer,
-        # declared in the architecture contract (.importlinter)
-        from ..exports.gis import write_gpkg
-
         path = Path(path)
         if path.suffix.lower() != ".gpkg":
             raise DataError(
