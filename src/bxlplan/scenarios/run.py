@@ -19,6 +19,7 @@ surroundings (the perimeter buffered by ``surroundings_m``), before and after.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,10 @@ def _split_by_shares(
     poly: shapely.Geometry, shares: dict[str, float]
 ) -> list[tuple[str, shapely.Geometry]]:
     """Cut a polygon into west-to-east strips whose areas follow ``shares``."""
-    xmin, ymin, xmax, ymax = poly.bounds
-    total = poly.area
-    out, left, acc = [], xmin, 0.0
+    xmin, ymin, xmax, ymax = (float(v) for v in shapely.bounds(poly))
+    total = float(shapely.area(poly))
+    out: list[tuple[str, shapely.Geometry]] = []
+    left, acc = xmin, 0.0
     items = [(k, v) for k, v in shares.items() if v > 0]
     for i, (fn, share) in enumerate(items):
         acc += share
@@ -80,15 +82,15 @@ def _split_by_shares(
             lo, hi = left, xmax
             for _ in range(40):  # bisection on the cut's x
                 mid = (lo + hi) / 2
-                if (
-                    shapely.box(xmin, ymin, mid, ymax).intersection(poly).area
-                    < acc * total
-                ):
+                strip = shapely.intersection(shapely.box(xmin, ymin, mid, ymax), poly)
+                if shapely.area(strip) < acc * total:
                     lo = mid
                 else:
                     hi = mid
             right = hi
-        out.append((fn, shapely.box(left, ymin, right, ymax).intersection(poly)))
+        out.append(
+            (fn, shapely.intersection(shapely.box(left, ymin, right, ymax), poly))
+        )
         left = right
     return out
 
@@ -306,13 +308,13 @@ def run_scenario(path: str | Path, ctx: Context) -> ScenarioResult:
                 }
             )
     table = pd.DataFrame(rows)
-    cols = {}
+    cols: dict[str, np.ndarray] = {}
     for col in ("score_overall", "score_diversity", "score_social_mix", "score_services", "population_est",
                 "social_income_class_mix_entropy", "mix_landuse_entropy"):  # fmt: skip
         b, a = before.areas[col].to_numpy(), after.areas[col].to_numpy()
         cols |= {f"{col}_before": b, f"{col}_after": a, f"{col}_change": a - b}
     out = gpd.GeoDataFrame(
-        pd.concat([areas, pd.DataFrame(cols, index=areas.index)], axis=1),
+        areas.join(pd.DataFrame(cols, index=areas.index)),
         geometry="geometry",
         crs=areas.crs,
     )
@@ -343,7 +345,7 @@ def run_scenario(path: str | Path, ctx: Context) -> ScenarioResult:
 
 
 def compare_scenarios(
-    paths: list[str | Path], ctx: Context
+    paths: Sequence[str | Path], ctx: Context
 ) -> tuple[pd.DataFrame, list[ScenarioResult]]:
     """Run several scenarios (variants) and put their key results side by side."""
     if not paths:
