@@ -69,7 +69,7 @@ from ..indicators.social import local_entropy
 from ..loading.catalog import read_catalog_file
 from ..parallel import check_scheduler, run_tasks
 from .aggregate import area_origins
-from .assess import assess
+from .assess import Assessment, assess
 from .context import Context
 from .origins import income_classes
 from .scores import score_components
@@ -283,7 +283,7 @@ class _Base:
 
 
 def robustness(
-    areas: gpd.GeoDataFrame,
+    areas: gpd.GeoDataFrame | None,
     ctx: Context,
     *,
     draws: int | None = None,
@@ -294,6 +294,7 @@ def robustness(
     income_noise: float | None = None,
     draws_per_task: int | None = None,
     population_zones: gpd.GeoDataFrame | None = None,
+    assessment: Assessment | None = None,
     scheduler: Any = None,
     progress: Callable[[str], None] | None = None,
     **settings: Any,
@@ -330,6 +331,10 @@ def robustness(
         Polygons with a ``code`` whose totals the population noise keeps (default:
         the statistical sectors when the population came from them, else the
         communes when it came from the commune totals, else the neighbourhoods).
+    assessment
+        The base assessment of these areas on ``ctx`` when you already have it
+        (``assess(areas, ctx)``): reused instead of assessing again; ``areas`` is
+        then ignored (pass None).
     scheduler
         As for :func:`bxlplan.parallel.run_tasks`: None (every core of this machine),
         ``"sync"``, ``"tcp://host:8786"`` or a ``distributed.Client``.
@@ -347,8 +352,8 @@ def robustness(
     Raises
     ------
     ConfigError
-        For a setting out of bounds or an unreachable scheduler, before any
-        computation.
+        For a setting out of bounds, an unreachable scheduler or an ``assessment``
+        made on another context, before any computation.
     DataError
         For invalid areas (:func:`~bxlplan.scoring.assess.validate_areas`).
 
@@ -370,10 +375,18 @@ def robustness(
         draws_per_task=draws_per_task,
         **settings,
     )
+    if assessment is not None and assessment.context is not ctx:
+        raise ConfigError(
+            "robustness: the assessment given was made on another context; pass the "
+            "context it was made on, or leave assessment out"
+        )
     check_scheduler(scheduler)
     step = progress or (lambda _msg: None)
-    step("robustness: base assessment")
-    base_run = assess(areas, ctx)
+    if assessment is None:
+        step("robustness: base assessment")
+        base_run = assess(areas, ctx)
+    else:
+        base_run = assessment
     base, zones = _base(base_run, ctx, opts, population_zones)
     n_draws, per = opts["draws"], opts["draws_per_task"]
     items = [
