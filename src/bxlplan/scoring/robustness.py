@@ -216,7 +216,7 @@ def rank_areas(scores: NDArray[np.float64]) -> NDArray[np.int32]:
 class RobustnessResult:
     """The result of :func:`robustness`.
 
-    Attributes
+    Parameters
     ----------
     areas
         One row per area: ``area_id``, names, ``population_est``, the base
@@ -237,6 +237,15 @@ class RobustnessResult:
     ranks
         Score -> every draw's ranks (draws x areas, 0 = not ranked), for further
         analysis.
+
+    Examples
+    --------
+    After a run (``result = robustness(areas, ctx)``)::
+
+        result.areas[["area_id", "rank_score_overall_median",
+                      "prob_bottom_quintile_score_overall"]]
+        result.draws["rank_correlation_overall"].describe()
+        result.ranks["score_services"].shape   # (draws, areas)
     """
 
     areas: gpd.GeoDataFrame
