@@ -108,7 +108,10 @@ def test_missing_values_say_why(areas):
     assert html.unescape(spec["flags"][props[3]["f"]]) == ui("reason_uninhabited", lang)
     first = spec["cols"][spec["pop"][0]]
     assert html.unescape(first["label"]) == column_label("population_est", lang)[0]
-    assert first.get("whole") == 1 and props[0]["v"][spec["pop"][0]] == 1200
+    assert first["kind"] == "whole" and props[0]["v"][spec["pop"][0]] == 1200
+    kinds = {html.unescape(c["label"]): c["kind"] for c in spec["cols"]}
+    assert kinds[column_label("score_overall", lang)[0]] == "score"
+    assert kinds[column_label(INDICATORS[1], lang)[0]] == "share"
 
 
 def test_one_area_or_equal_values(areas):

@@ -539,18 +539,19 @@ def _explain(
 _CHOROPLETH_JS = """
 window.bxlplanChoropleth = function (map, spec) {
   var cur = spec.cur, layers = [], legend;
-  function fmt(v, unit) {
+  function fmt(v, col) {
     var loc = spec.locale, t;
-    if (unit === '%') return Math.round(100 * v).toLocaleString(loc) + ' %';
-    if (unit === '/100') return Math.round(v).toLocaleString(loc) + ' /100';
-    if (Math.abs(v) >= 100) t = Math.round(v).toLocaleString(loc);
-    else t = v.toLocaleString(loc, {minimumFractionDigits: 2, maximumFractionDigits: 2});
-    return unit ? t + ' ' + unit : t;
+    if (col.kind === 'share') return Math.round(100 * v).toLocaleString(loc) + ' ' + col.unit;
+    if (col.kind === 'score' || col.kind === 'whole' || Math.abs(v) >= 100) {
+      t = Math.round(v).toLocaleString(loc);
+    } else {
+      t = v.toLocaleString(loc, {minimumFractionDigits: 2, maximumFractionDigits: 2});
+    }
+    return col.unit ? t + ' ' + col.unit : t;
   }
   function text(p, c) {
     var v = p.v[c];
-    if (v !== null && spec.cols[c].whole) return Math.round(v).toLocaleString(spec.locale);
-    if (v !== null) return fmt(v, spec.cols[c].unit);
+    if (v !== null) return fmt(v, spec.cols[c]);
     var r = (p.x && p.x[c] !== undefined) ? spec.reasons[p.x[c]] : spec.words.no_data;
     return spec.words.na + ' (' + r + ')';
   }
@@ -616,7 +617,7 @@ window.bxlplanChoropleth = function (map, spec) {
       });
       h += '</select></label>';
     }
-    h += '<div class="bxlplan-classes"></div>';
+    h += '<div class="bxlplan-classes"></div><div class="bxlplan-choosers"></div>';
     var open = false;
     spec.keys.forEach(function (r) {
       if (r[2] === 'group') {
@@ -637,6 +638,21 @@ window.bxlplanChoropleth = function (map, spec) {
   control.addTo(map);
   L.control.scale({imperial: false, metric: true, maxWidth: 160}).addTo(map);
   return {
+    chooser: function (title, none, options) {
+      var box = L.DomUtil.create('div', 'bxlplan-chooser',
+        legend.querySelector('.bxlplan-choosers'));
+      var h = '<label>' + title + '<br><select><option value="-1">' + none + '</option>';
+      options.forEach(function (o, i) {
+        h += '<option value="' + i + '">' + o[0] + '</option>';
+      });
+      box.innerHTML = h + '</select></label>';
+      var select = box.querySelector('select');
+      select.addEventListener('change', function () {
+        var i = parseInt(select.value, 10);
+        options.forEach(function (o) { map.removeLayer(o[1]); });
+        if (i >= 0) map.addLayer(options[i][1]);
+      });
+    },
     layer: function (data) {
       var l = L.geoJSON(data, {style: style, onEachFeature: function (f, x) {
         x.bindTooltip(tooltip, {sticky: true}); x.bindPopup(popup, {maxWidth: 360});
@@ -652,6 +668,7 @@ _LEGEND_CSS = (
     ".bxlplan-legend{background:#fff;padding:8px 10px;border:1px solid #999;"
     "font:12px sans-serif;max-width:260px;max-height:70vh;overflow-y:auto}"
     ".bxlplan-legend select{max-width:240px;margin:2px 0 6px}"
+    ".bxlplan-chooser{margin-top:4px}"
     ".bxlplan-scheme{color:#555;font-size:11px;margin-bottom:2px}"
     ".bxlplan-popup th{text-align:left;font-weight:normal;padding-right:8px}"
     ".bxlplan-popup td{text-align:right;white-space:nowrap}"
@@ -908,9 +925,10 @@ def make_map(
     cols = []
     for col in columns:
         label, unit = column_label(col, lang)
-        cols.append({"label": html_text(label), "unit": html_text(unit)})
-        if _whole(col):
-            cols[-1]["whole"] = 1
+        # how the browser formats it: a share 0-1 as a percentage, a score or a
+        # count of whole things without decimals (the unit is shown as it is)
+        kind = {"%": "share", "/100": "score"}.get(unit, "whole" if _whole(col) else "")
+        cols.append({"label": html_text(label), "unit": html_text(unit), "kind": kind})
     spec = {
         "cur": 0, "ind": ind, "cols": cols,
         "pop": [columns.index(c) for c in extra] + list(range(len(switch))),
@@ -933,10 +951,19 @@ def make_map(
     for d, name, show in datasets:
         m.add_child(_AreasLayer(d, engine.get_name(), html_text(name), show))
 
+    # categories of zones and facilities are chosen in the legend, one at a time,
+    # instead of crowding the layer control with one entry each
+    none = html_text(ui("none_shown", lang))
     if shortage is not None and len(shortage):
-        _add_shortage(m, shortage, lang)
+        zones = _add_shortage(m, shortage, lang)
+        m.add_child(
+            _Chooser(engine.get_name(), html_text(ui("shortage", lang)), none, zones)
+        )
     if facilities is not None and len(facilities):
-        _add_facilities(m, facilities, lang)
+        points = _add_facilities(m, facilities, lang)
+        m.add_child(
+            _Chooser(engine.get_name(), html_text(ui("facilities", lang)), none, points)
+        )
     perimeter_colour = read_catalog_file("styles.yaml")["symbols"]["perimeter"]
     for name, gdf in (perimeters or {}).items():
         outline = _light(gdf.assign(perimeter=str(name)), ["perimeter"], 5.0)
@@ -968,8 +995,11 @@ def _beyond(threshold: Any) -> str:
     return f" (> {metres:.0f} m)" if np.isfinite(metres) else ""
 
 
-def _add_shortage(m: folium.Map, shortage: gpd.GeoDataFrame, lang: str) -> None:
-    """One layer per shortage zone, named by its category and threshold."""
+def _add_shortage(
+    m: folium.Map, shortage: gpd.GeoDataFrame, lang: str
+) -> list[tuple[str, str]]:
+    """One hidden layer per category of shortage zone; returns (label, JS name) of
+    each, for the chooser in the legend."""
     if "category" not in shortage:
         raise DataError(
             "the shortage zones have no 'category' field: give each zone the "
@@ -977,6 +1007,7 @@ def _add_shortage(m: folium.Map, shortage: gpd.GeoDataFrame, lang: str) -> None:
         )
     symbol = read_catalog_file("styles.yaml")["symbols"]["shortage"]  # as in QGIS
     fill, opacity = symbol["fill"], float(symbol["opacity"])
+    chosen = []
     for row in shortage.itertuples():
         beyond = _beyond(getattr(row, "threshold_m", None))
         zone = _light(
@@ -986,11 +1017,14 @@ def _add_shortage(m: folium.Map, shortage: gpd.GeoDataFrame, lang: str) -> None:
             ["category"],
             5.0,
         )
-        name = f"{ui('shortage', lang)}: {_category_label(row.category, lang)}{beyond}"
-        folium.GeoJson(
-            zone.__geo_interface__, name=html_text(name), show=False,
+        label = f"{_category_label(row.category, lang)}{beyond}"
+        layer = folium.GeoJson(
+            zone.__geo_interface__, name=html_text(f"{ui('shortage', lang)}: {label}"),
+            show=False, control=False,
             style_function=lambda _f: {"fillColor": fill, "color": fill, "weight": 0.5, "fillOpacity": opacity},
         ).add_to(m)  # fmt: skip
+        chosen.append((html_text(label), layer.get_name()))
+    return chosen
 
 
 def _points(facilities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -1016,13 +1050,17 @@ def _facility_colour(cat: Any) -> str:
     return THEME_COLOURS.get(info.get("theme", ""), "#333")
 
 
-def _add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str) -> None:
-    """One clustered layer per category (green spaces are drawn as areas elsewhere)."""
+def _add_facilities(
+    m: folium.Map, facilities: gpd.GeoDataFrame, lang: str
+) -> list[tuple[str, str]]:
+    """One hidden clustered layer per category (green spaces are drawn as areas by
+    the base map); returns (label, JS name) of each, for the chooser in the legend."""
     if "category" not in facilities:
         raise DataError(
             "the facilities have no 'category' field: give each facility its category"
         )
     pts = _points(facilities).to_crs(4326)
+    chosen = []
     for cat, group in pts.groupby("category"):
         colour = html_text(_facility_colour(cat))
         cat_label = _category_label(cat, lang)
@@ -1041,12 +1079,43 @@ def _add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, lang: str) -> N
             "m.bindTooltip(row[2]); return m; }"
         )
         group = folium.FeatureGroup(
-            name=html_text(f"{ui('facilities', lang)}: {cat_label}"), show=False
+            name=html_text(f"{ui('facilities', lang)}: {cat_label}"),
+            show=False,
+            control=False,
         )
         folium.plugins.FastMarkerCluster(rows, callback=callback, control=False).add_to(
             group
         )
         group.add_to(m)
+        chosen.append((html_text(cat_label), group.get_name()))
+    return chosen
+
+
+class _Chooser(MacroElement):
+    """A list in the legend that shows one of several hidden layers (a category of
+    shortage zones, of facilities) instead of one layer-control entry each. Labels
+    are inert HTML; layer names are the JS names folium gave them."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "{{ this.engine }}.chooser({{ this.title|tojson }}, {{ this.none|tojson }}, ["
+        "{% for label, name in this.options %}[{{ label|tojson }}, {{ name }}],"
+        "{% endfor %}]);"
+        "{% endmacro %}"
+    )
+
+    def __init__(
+        self, engine: str, title: str, none: str, options: list[tuple[str, str]]
+    ) -> None:
+        super().__init__()
+        self._name = "BxlplanChooser"
+        self.engine = engine
+        self.title = title
+        self.none = none
+        for _, name in options:
+            if not name.replace("_", "").isalnum():
+                raise DataError(f"not a JavaScript name: {name!r}")
+        self.options = options
 
 
 def save_map(
