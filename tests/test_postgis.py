@@ -399,8 +399,9 @@ def test_cli_assess_from_and_into_postgis(server, pack, tmp_path):
         _sql(server, "SELECT table_name, provenance FROM e2e.bxlplan_provenance")
     )
     assert prov["areas"]["sources"] and PASSWORD not in json.dumps(prov)
-    res = _cli(*args)  # the tables (and the files) exist: refused, as for files
-    assert res.exit_code == 2 and "use --overwrite" in res.output
+    again = [a if a != "gpkg,postgis" else "postgis" for a in args]
+    res = _cli(*again)  # the tables exist: refused, as files are
+    assert res.exit_code == 2 and "already has the table(s) areas" in res.output
 
 
 def test_scenario_layers_copied_from_their_geopackage(server, tmp_path):
