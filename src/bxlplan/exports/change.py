@@ -597,12 +597,15 @@ class _ChangeLegend(MacroElement):
 
 
 class _Sources(MacroElement):
-    """The sources, added to Leaflet's attribution control as a JSON string."""
+    """The sources, added to Leaflet's attribution control as a JSON string, and a
+    metric scale (as on :func:`~bxlplan.exports.maps.make_map`'s maps)."""
 
     _template = Template(
         "{% macro script(this, kwargs) %}"
         "{{ this._parent.get_name() }}.attributionControl.addAttribution("
         "{{ this.text|tojson }});"
+        "L.control.scale({imperial: false, metric: true, maxWidth: 160})"
+        ".addTo({{ this._parent.get_name() }});"
         "{% endmacro %}"
     )
 
@@ -1083,11 +1086,12 @@ def comparison_map(
     bounds = ref.to_crs(4326).total_bounds
     m = folium.Map(
         location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2],
-        zoom_start=13, tiles=None if offline else "OpenStreetMap", control_scale=True,
+        zoom_start=13, tiles=None if offline else "OpenStreetMap", control_scale=False,
     )  # fmt: skip
     m.options.update({"maxZoom": 19, "minZoom": 9})
     if context:
-        add_context(m, data, lang, bounds=tuple(bounds))
+        # over tiles (online), only outlines and names, as make_map does
+        add_context(m, data, lang, bounds=tuple(bounds), lines=offline)
     for i, other in enumerate(names[1:]):
         change = cell_changes(ref, cells[other], columns)
         add_change_layers(
