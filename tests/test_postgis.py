@@ -224,8 +224,9 @@ def test_overwrite_refused_then_accepted_as_for_files(server):
 
 
 def test_interrupted_write_leaves_the_previous_tables(server, tmp_path):
-    """A writer killed (SIGKILL) after its first table, as it copies the second: the
-    previous set is intact and no staging table is left."""
+    """A writer killed (SIGKILL) in the middle of its transaction, its first table
+    staged: the previous set is intact, and once the server has dropped the dead
+    session, no staging table is left and the next write goes through."""
     from bxlplan.exports.postgis import write_postgis
 
     layers = _layers()
@@ -234,19 +235,22 @@ def test_interrupted_write_leaves_the_previous_tables(server, tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(
         textwrap.dedent(f"""
-        import sys
+        import time
         import geopandas as gpd, shapely
         from bxlplan.exports.postgis import write_postgis
-        n = 30_000
-        xs = 140000 + (shapely.get_coordinates(shapely.points(range(n), range(n)))[:, 0] % 5000) * 3
-        big = gpd.GeoDataFrame({{"area_id": [str(i) for i in range(n)]}},
-                               geometry=shapely.box(xs, 165000, xs + 2, 165002),
-                               crs="EPSG:31370")
-        small = big.iloc[:10]
+        cells = gpd.GeoDataFrame(
+            {{"area_id": [str(i) for i in range(2000)]}},
+            geometry=[shapely.box(149000 + i, 170000, 149001 + i, 170001)
+                      for i in range(2000)],
+            crs="EPSG:31370",
+        )
         def progress(line):
             print(line, flush=True)
-        write_postgis({{"areas": small, "facilities": big}}, {server["db"]!r}, "kill",
-                      {{}}, output_set="assessment", overwrite=True, progress=progress)
+            if "(2/2)" in line:  # the first table staged: wait to be killed
+                time.sleep(120)
+        write_postgis({{"areas": cells, "facilities": cells}}, {server["db"]!r},
+                      "kill", {{}}, output_set="assessment", overwrite=True,
+                      progress=progress)
         print("done", flush=True)
     """)
     )
@@ -258,27 +262,24 @@ def test_interrupted_write_leaves_the_previous_tables(server, tmp_path):
                 line = proc.stdout.readline()
                 assert line, f"the writer ended early: {lines}"
                 lines.append(line)
-            # killed as it starts its second table, the first one staged
-            assert proc.poll() is None, "the writer finished before it was killed"
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL and "done" not in "".join(lines)
     for name, frame in before.items():
-        deadline = time.monotonic() + 30  # the server notices the dead client
-        while True:
-            try:
-                after = _read(server, f"kill.{name}")
-                break
-            except DataError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        assert_geodataframe_equal(after, frame)
+        assert_geodataframe_equal(_read(server, f"kill.{name}"), frame)
+    deadline = time.monotonic() + 60
+    while _sql(server, "SELECT pid FROM pg_stat_activity WHERE datname = "
+                       "current_database() AND pid <> pg_backend_pid() AND "
+                       "state LIKE 'idle in transaction%%'"):  # fmt: skip
+        assert time.monotonic() < deadline, "the dead writer's session stays open"
+        time.sleep(0.1)
     stages = _sql(server, "SELECT relname FROM pg_class WHERE relname LIKE "
                           "'%%bxlplan_stage%%'")  # fmt: skip
     assert stages == []
-    # the killed writer's lock is gone: the next write goes through
+    for name, frame in before.items():
+        assert_geodataframe_equal(_read(server, f"kill.{name}"), frame)
+    # the killed writer's lock is gone with it: the next write goes through
     write_postgis(layers, server["db"], "kill", {}, output_set="assessment",
                   overwrite=True)  # fmt: skip
 
