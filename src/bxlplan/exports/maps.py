@@ -539,6 +539,29 @@ def _explain(
 _CHOROPLETH_JS = """
 window.bxlplanChoropleth = function (map, spec) {
   var cur = spec.cur, layers = [], legend;
+  // uninhabited areas hatched (SVG maps; a canvas, for large grids, draws them plain)
+  var hatch = !map.options.preferCanvas;
+  if (hatch && !document.getElementById('bxlplan-hatch')) {
+    var u = spec.styles.uninhabited, ns = 'http://www.w3.org/2000/svg';
+    var svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('width', '0'); svg.setAttribute('height', '0');
+    svg.style.position = 'absolute';
+    var pattern = document.createElementNS(ns, 'pattern');
+    pattern.id = 'bxlplan-hatch';
+    pattern.setAttribute('patternUnits', 'userSpaceOnUse');
+    pattern.setAttribute('width', '6'); pattern.setAttribute('height', '6');
+    pattern.setAttribute('patternTransform', 'rotate(45)');
+    var rect = document.createElementNS(ns, 'rect');
+    rect.setAttribute('width', '6'); rect.setAttribute('height', '6');
+    rect.setAttribute('fill', u.fillColor);
+    var line = document.createElementNS(ns, 'line');
+    line.setAttribute('x1', '0'); line.setAttribute('y1', '0');
+    line.setAttribute('x2', '0'); line.setAttribute('y2', '6');
+    line.setAttribute('stroke', u.color); line.setAttribute('stroke-width', '1.5');
+    pattern.appendChild(rect); pattern.appendChild(line);
+    var defs = document.createElementNS(ns, 'defs');
+    defs.appendChild(pattern); svg.appendChild(defs); document.body.appendChild(svg);
+  }
   function fmt(v, col) {
     var loc = spec.locale, t;
     if (col.kind === 'share') return Math.round(100 * v).toLocaleString(loc) + ' ' + col.unit;
@@ -559,6 +582,7 @@ window.bxlplanChoropleth = function (map, spec) {
     var p = f.properties, ind = spec.ind[cur], v = p.v[ind.col], s = {}, k;
     if (v === null && p.u) {
       for (k in spec.styles.uninhabited) s[k] = spec.styles.uninhabited[k];
+      if (hatch) s.fillColor = 'url(#bxlplan-hatch)';
       return s;
     }
     s.color = spec.styles.outline.color; s.weight = spec.styles.outline.weight;
@@ -588,6 +612,8 @@ window.bxlplanChoropleth = function (map, spec) {
     var css = 'display:inline-block;width:14px;height:14px;margin-right:6px;' +
       'vertical-align:middle;border:1px solid #555;background:' + colour;
     if (kind === 'point') css += ';border-radius:50%;width:10px;height:10px';
+    if (kind === 'empty' && hatch) css += ';background:repeating-linear-gradient(45deg,' +
+      spec.styles.uninhabited.color + ' 0 1.5px,' + colour + ' 1.5px 5px)';
     if (kind === 'line') css = 'display:inline-block;width:16px;height:0;' +
       'margin-right:6px;vertical-align:middle;border-top:2px dashed ' + colour;
     return '<span style="' + css + '"></span>';
@@ -655,7 +681,7 @@ window.bxlplanChoropleth = function (map, spec) {
     },
     layer: function (data) {
       var l = L.geoJSON(data, {style: style, onEachFeature: function (f, x) {
-        x.bindTooltip(tooltip, {sticky: true}); x.bindPopup(popup, {maxWidth: 360});
+        x.bindTooltip(tooltip, {sticky: true}); x.bindPopup(popup, {maxWidth: 360, maxHeight: 420});
       }});
       layers.push(l);
       return l;
@@ -761,8 +787,8 @@ def make_map(
     ``indicator`` and the main indicators (each with its legend and unit). Tooltips
     give the name and the value drawn; popups the population, the scores and key
     sub-indicators with units, the flags in words and ``n/a (reason)`` where a value
-    is missing. Areas flagged uninhabited are drawn light grey with a dashed outline,
-    never as low values. A light base map (:func:`~bxlplan.exports.basemap.add_context`)
+    is missing. Areas flagged uninhabited are drawn hatched (light grey on the canvas
+    of large maps), never as low values. A light base map (:func:`~bxlplan.exports.basemap.add_context`)
     is drawn from the data folder; a metric scale, a legend for the shortage zones,
     facilities and perimeters shown, and the sources.
 
@@ -916,7 +942,7 @@ def make_map(
                 legend_rows(shown, breaks, palette, unit, lang)]  # fmt: skip
         if any_empty:
             rows.append([html_text(cfg["uninhabited"]["fillColor"]),
-                         html_text(ui("uninhabited", lang)), "fill"])  # fmt: skip
+                         html_text(ui("uninhabited", lang)), "empty"])  # fmt: skip
         title = f"{label} ({unit})" if unit else label
         ind.append({
             "col": columns.index(col), "title": html_text(title), "rows": rows,
