@@ -33,6 +33,7 @@ from geopandas.testing import assert_geodataframe_equal
 from bxlplan.errors import ConfigError, DataError, FetchError
 
 PASSWORD = "s3cret-never-shown"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _binaries() -> Path | None:
@@ -359,9 +360,15 @@ def test_cli_checks_the_database_before_the_preparation(server, pack, tmp_path):
     assert res.exit_code == 2 and "use --overwrite" in res.output, res.output
     assert "preparing" not in res.output  # refused before the preparation
     assert not (tmp_path / "out").exists()
-    res = _cli("scenario", "run", "scenarios/josaphat.yaml", "--data", str(pack),
-               "--format", "postgis")  # fmt: skip
+    scenario = ["scenario", "run", str(ROOT / "scenarios" / "josaphat.yaml"), "--data",
+                str(pack), "--out", str(tmp_path / "scn"), "--format", "postgis"]  # fmt: skip
+    res = _cli(*scenario)
     assert res.exit_code == 2 and "--format postgis needs the database" in res.output
+    write_postgis({"josaphat_areas": _layers()["areas"]}, server["db"], "cliscn", {},
+                  output_set="scenario:josaphat")  # fmt: skip
+    res = _cli(*scenario, "--db", server["db"], "--schema", "cliscn")
+    assert res.exit_code == 2 and "josaphat_areas: use --overwrite" in res.output
+    assert "baseline" not in res.output  # refused before the preparation
 
 
 @pytest.mark.slow
