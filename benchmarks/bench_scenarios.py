@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the output files")
     args = parser.parse_args()
 
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, get_task_stream
 
     from bxlplan.loading.catalog import data_dir
     from bxlplan.parallel import local_workers
@@ -101,12 +101,13 @@ def main() -> None:
         while sum(client.run(lambda dask_worker: len(dask_worker.data)).values()):
             time.sleep(0.1)
         untimed = time.perf_counter() - t1
-        if args.write:
-            table = write_batch(SCENARIOS, ctx, out / "batch", scheduler=client)
-            names = list(table["variant"])
-        else:
-            results = run_batch(SCENARIOS, ctx, scheduler=client)
-            names = [r.scenario.name for r in results]
+        with get_task_stream(client) as stream:
+            if args.write:
+                table = write_batch(SCENARIOS, ctx, out / "batch", scheduler=client)
+                names = list(table["variant"])
+            else:
+                results = run_batch(SCENARIOS, ctx, scheduler=client)
+                names = [r.scenario.name for r in results]
         batch = time.perf_counter() - t0 - untimed
         peak = client.run(_peak_mb)
     print(
@@ -115,6 +116,21 @@ def main() -> None:
         f"{batch - t_warm - t_cluster:.1f} s{', files written' if args.write else ''})"
     )
     print(f"ratio batch / cold: {batch / cold:.2f} (budget <= 2.00)")
+    if t_warm > t_prepare / 2:
+        print(
+            "  the warm prepare rebuilt the baseline: the cache was refused (was the "
+            "source changed during the run?); the ratio is not the budget's"
+        )
+    spans = [
+        (ss["stop"] - ss["start"], t["key"])
+        for t in stream.data
+        for ss in t["startstops"]
+        if ss["action"] == "compute" and "_call" in str(t["key"])
+    ]
+    print(
+        "task compute seconds on the workers: "
+        + ", ".join(f"{s:.1f}" for s, _ in sorted(spans, reverse=True))
+    )
     for w in sorted(started):
         print(
             f"worker {w}: {started[w]:.0f} MB started, {holding[w]:.0f} MB holding "

@@ -263,11 +263,19 @@ def test_a_batch_is_the_same_in_this_process_and_on_the_cluster(ctx, client, tmp
         assert (out / name / "scenario.gpkg").stat().st_size > 0
     summary = pd.read_csv(out / SUMMARY_FILE)
     assert list(summary["grid_programme.dwellings.social"]) == [200, 900]
-    # results sent back from the workers hold the baseline of this process again
-    remote = run_batch(variants[:1], ctx, scheduler=client)
-    assert remote[0].before.context is ctx
-    pd.testing.assert_frame_equal(remote[0].table, local[0].table, check_exact=True)
-    pd.testing.assert_frame_equal(
-        pd.DataFrame(remote[0].areas.drop(columns="geometry")),
-        pd.DataFrame(local[0].areas.drop(columns="geometry")),
-    )
+    # the library's results, from the workers: equal, and holding this process's
+    # baseline again (they travel back without it)
+    remote = run_batch(variants, ctx, scheduler=client)
+    for a, b in zip(remote, local, strict=True):
+        pd.testing.assert_frame_equal(a.table, b.table, check_exact=True)
+        pd.testing.assert_frame_equal(a.demand, b.demand, check_exact=True)
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(a.areas.drop(columns="geometry")),
+            pd.DataFrame(b.areas.drop(columns="geometry")),
+            check_exact=True,
+        )
+        assert a.areas.geometry.geom_equals_exact(b.areas.geometry, 0).all()
+        assert a.before.context is ctx and a.context_after.graph is ctx.graph
+    assert local[0].before.context is ctx
+    assert local[0].context_after.graph is ctx.graph
+    assert local[0].context_after.origins is not ctx.origins  # the new residents

@@ -31,6 +31,10 @@ at a time (``threads_per_worker=1``), so the memory of a run is about ``n_worker
 (size of shared + one task)`` plus the main process. ``LocalCluster`` caps each worker
 at the machine's memory divided by the number of workers (``memory_limit="auto"``).
 
+The local cluster starts its workers with ``multiprocessing``'s *spawn* method: a
+script that calls :func:`run_tasks` with the local scheduler needs the usual ``if
+__name__ == "__main__":`` guard (notebooks and the ``bxlplan`` command need nothing).
+
 Results are identical whatever the scheduler, as long as ``func`` is deterministic
 given its item: random seeds travel in the items, never in the worker's state.
 """
@@ -126,6 +130,7 @@ def run_tasks(
     shared: Any = None,
     scheduler: Any = None,
     progress: Callable[[int, int], None] | None = None,
+    on_result: Callable[[int, Any], Any] | None = None,
 ) -> list[Any]:
     """Run ``func(shared, item)`` for every item, on Dask, and return the results in order.
 
@@ -152,11 +157,18 @@ def run_tasks(
     progress
         Called as ``progress(done, total)`` in this process after each finished task
         (in the order they finish), and once with ``(0, total)`` before the first.
+    on_result
+        Called as ``on_result(index, result)`` in this process as soon as the task
+        of ``items[index]`` has finished (in the order they finish, before
+        ``progress``); what it returns takes the result's place in the returned list.
+        A batch uses it to write each result while the other tasks run, and to keep
+        only a summary of each in memory.
 
     Returns
     -------
     list
-        ``[func(shared, item) for item in items]``, in the order of ``items``.
+        ``[func(shared, item) for item in items]``, in the order of ``items`` (each
+        passed through ``on_result`` when given).
 
     Raises
     ------
@@ -173,6 +185,9 @@ def run_tasks(
     ...     return factor * x
     >>> run_tasks(scale, [1, 2, 3], shared=10, scheduler="sync")
     [10, 20, 30]
+    >>> run_tasks(scale, [1, 2], shared=10, scheduler="sync",
+    ...           on_result=lambda i, r: f"item {i}: {r}")
+    ['item 0: 10', 'item 1: 20']
     >>> run_tasks(scale, [], shared=10)
     []
     """
@@ -186,13 +201,14 @@ def run_tasks(
         return []
     if scheduler == "sync" or (scheduler in _LOCAL and local_workers(n) == 1):
         results = []
-        for i, item in enumerate(items, 1):
-            results.append(func(shared, item))
+        for i, item in enumerate(items):
+            result = func(shared, item)
+            results.append(result if on_result is None else on_result(i, result))
             if progress is not None:
-                progress(i, n)
+                progress(i + 1, n)
         return results
     if _is_client(scheduler):
-        return _run_on(scheduler, func, items, shared, progress)
+        return _run_on(scheduler, func, items, shared, progress, on_result)
     if scheduler in _LOCAL:
         from distributed import Client, LocalCluster
 
@@ -207,16 +223,17 @@ def run_tasks(
             ) as cluster,
             Client(cluster, set_as_default=False) as client,
         ):
-            return _run_on(client, func, items, shared, progress)
+            return _run_on(client, func, items, shared, progress, on_result)
     client = _connect(address)
     try:
-        return _run_on(client, func, items, shared, progress)
+        return _run_on(client, func, items, shared, progress, on_result)
     finally:
         client.close()
 
 
-def _run_on(client, func, items, shared, progress) -> list[Any]:
-    """Scatter ``shared`` to every worker once, map ``func`` over ``items``, gather."""
+def _run_on(client, func, items, shared, progress, on_result) -> list[Any]:
+    """Scatter ``shared`` to every worker once, map ``func`` over ``items``, and
+    collect each result as its task finishes."""
     from distributed import as_completed
 
     n = len(items)
@@ -224,11 +241,17 @@ def _run_on(client, func, items, shared, progress) -> list[Any]:
     # hash=False: a fresh key, so that an equal object of another run is not reused
     [shared_future] = client.scatter([shared], broadcast=True, hash=False)
     futures = client.map(_call, items, task=func, shared=shared_future, pure=False)
+    position = {f.key: i for i, f in enumerate(futures)}
+    results: list[Any] = [None] * n
     try:
-        if progress is not None:
-            for done, _ in enumerate(as_completed(futures, loop=client.loop), 1):
+        for done, future in enumerate(as_completed(futures, loop=client.loop), 1):
+            i = position[future.key]
+            result = future.result()  # a task's exception is raised here
+            results[i] = result if on_result is None else on_result(i, result)
+            future.release()  # the worker may drop it now
+            if progress is not None:
                 progress(done, n)
-        return client.gather(futures)
+        return results
     finally:
         client.cancel([*futures, shared_future])
 

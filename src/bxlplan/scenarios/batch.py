@@ -21,7 +21,8 @@ variant. :func:`write_batch` writes every variant's folder (the same files as
 ``bxlplan scenario run``) and ``batch_summary.csv``, one row per variant with its
 parameters and headline before/after figures: the workers also render the files (map,
 report, GeoPackage) into a private temporary folder, and the main process alone
-publishes each folder as one atomic set (:func:`bxlplan._io.output_set`).
+publishes each folder as one atomic set (:func:`bxlplan._io.output_set`), as soon as
+its task has finished.
 """
 
 from __future__ import annotations
@@ -433,7 +434,8 @@ def _detach(res: ScenarioResult, ctx: Context) -> ScenarioResult:
         for f in dataclasses.fields(after)
         if getattr(after, f.name) is getattr(ctx, f.name)
     }
-    light_after = dataclasses.replace(after, **shared) if shared else after
+    # a memo (tens of MB), recomputed when needed: not worth sending back
+    light_after = dataclasses.replace(after, **shared, shortage_memo=None)
     before = dataclasses.replace(res.before, context=None)  # type: ignore[arg-type]
     after_assessment = res.after
     if res.after.context is after:
@@ -451,7 +453,7 @@ def _attach(res: ScenarioResult, ctx: Context) -> ScenarioResult:
         for f in dataclasses.fields(after)
         if isinstance(getattr(after, f.name), _Baseline)
     }
-    full_after = dataclasses.replace(after, **restore) if restore else after
+    full_after = dataclasses.replace(after, **restore)
     before = (
         dataclasses.replace(res.before, context=ctx)
         if res.before.context is None
@@ -569,9 +571,10 @@ def write_batch(
 
     The tasks run the variants and render their files (as
     :func:`~bxlplan.scenarios.outputs.write_scenario`) on the workers, into private
-    temporary folders; when every task has finished, this process publishes each
-    variant's folder as one set (all files or none), then ``<out>/batch_summary.csv``.
-    A failed task leaves ``out`` as it was.
+    temporary folders; as each task finishes, this process publishes that variant's
+    folder as one set (all files or none) while the other tasks run, and keeps only
+    its summary row. ``<out>/batch_summary.csv`` is written last. A failed task stops
+    the batch: the folders already published stay, no summary is written.
 
     Parameters
     ----------
@@ -624,23 +627,28 @@ def write_batch(
         check_output_set(out, (SUMMARY_FILE,), overwrite)
     when = run_time or run_timestamp()
     options = {"lang": lang, "offline": offline, "run_time": when}
-    rendered = run_tasks(
-        _files_task,
-        [(v, options) for v in variants],
-        shared=ctx,
-        scheduler=scheduler,
-        progress=progress,
-    )
     out.mkdir(parents=True, exist_ok=True)
     (out / ".bxlplan.lock").touch()  # as write_scenario: the scenarios' root lock
-    for v, (_row, files) in zip(variants, rendered, strict=True):
-        folder = scenario_folder(out, v.name)
+
+    def publish(i: int, rendered: tuple[dict[str, Any], dict[str, bytes]]) -> dict:
+        row, files = rendered
+        folder = scenario_folder(out, variants[i].name)
         with output_set(
             folder, SCENARIO_FILES, overwrite=overwrite, run_time=when
         ) as stage:
             for name, data in files.items():
                 atomic_write(stage.path / name, data)
-    table = pd.DataFrame([row for row, _files in rendered])
+        return row  # the files are on disk: only the summary row is kept
+
+    rows = run_tasks(
+        _files_task,
+        [(v, options) for v in variants],
+        shared=ctx,
+        scheduler=scheduler,
+        progress=progress,
+        on_result=publish,
+    )
+    table = pd.DataFrame(rows)
     if with_summary:
         from ..exports.gis import csv_bytes
 
