@@ -37,10 +37,8 @@ CODES = {
 PENDING = {
     "bxlplan.scoring",  # every module of the package (prefix)
     "bxlplan.scenarios.run",
-    "bxlplan.scenarios.outputs",
     "bxlplan.scenarios.batch",
     "bxlplan.exports.maps",
-    "bxlplan.exports.change",
     "bxlplan.exports.basemap",
     "bxlplan.exports.postgis",
     "bxlplan.loading.postgis",

@@ -32,6 +32,9 @@ MODULES = [
     "bxlplan.exports.labels",
     "bxlplan.exports.qgis",
     "bxlplan.scenarios.report",
+    "bxlplan.scenarios.outputs",
+    "bxlplan.exports.change",
+    "bxlplan.scoring.origins",
 ]
 
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS

@@ -3,11 +3,13 @@ maps (folium), each with provenance and written atomically.
 
 Short names for the flat API (``bxlplan.export.map(...)``): ``map`` (:func:`make_map`),
 ``save`` (:func:`save_map`), ``gpkg``, ``geojson``, ``shapefile``, ``csv``,
-``rasters`` and ``assessment`` (the ``write_*`` functions).
+``rasters`` and ``assessment`` (the ``write_*`` functions); :func:`change_map` and
+:func:`comparison_map` for scenarios.
 """
 
 from __future__ import annotations
 
+from .change import change_map, comparison_map
 from .gis import (
     write_assessment,
     write_csv,
@@ -29,6 +31,8 @@ assessment = write_assessment
 
 __all__ = [
     "assessment",
+    "change_map",
+    "comparison_map",
     "csv",
     "geojson",
     "gpkg",

@@ -894,7 +894,7 @@ def map_svg(res: ScenarioResult, width: int = 640) -> str:
         x, y = tx(row.geometry.x, row.geometry.y)
         out.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="#1b7837" stroke="#fff" '
-            f'stroke-width="1.5"><title>{html.escape(str(row.name))}</title></circle>'
+            f'stroke-width="1.5"><title>{html.escape(str(row.name or row.category))}</title></circle>'
         )
     out += [
         f'<line x1="{bx}" y1="{by}" x2="{bx + bar * s:.1f}" y2="{by}" stroke="#333" stroke-width="3"/>',

@@ -156,7 +156,7 @@ def apply_scenario(scn: Scenario, ctx: Context) -> tuple[Context, gpd.GeoDataFra
         rows.append(
             {
                 "facility_id": f"scenario:{scn.name}:{i}", "category": fac.category, "rule": -1,
-                "source": "scenario", "name": fac.name or f"{fac.category} ({scn.pole})",
+                "source": "scenario", "name": fac.name or "",
                 "capacity": fac.capacity, "theme": cats[fac.category]["theme"],
                 "threshold_m": cats[fac.category]["threshold_m"], "rule_text": f"scenario {scn.name}",
                 "in_region": True, "geometry": point,
