@@ -11,6 +11,8 @@ import shapely
 
 from bxlplan.indicators.access import (
     StreetGraph,
+    counts_within,
+    counts_within_network,
     euclidean_nearest,
     pair_distances,
     two_step_fca,
@@ -63,6 +65,21 @@ def test_pairs_and_counts_within_threshold(corridor):
     assert got[(2, 1)] == pytest.approx(5 + 5)
     assert got[(0, 1)] == pytest.approx(10 + 30 + 45 + 5)
     assert (2, 0) not in got  # 200 m > 150 m
+
+
+def test_counts_only_search_equals_counted_pairs(corridor):
+    """counts_within_network counts what pair_distances finds, group by group."""
+    origins = corridor.attach(pts((10, 5), (90, -5), (105, 60), (-5, -40)))
+    fac = corridor.attach(pts((50, 3), (100, 95), (2, -45)))
+    group = np.array([0, 1, 0])
+    levels = [30.0, 120.0, 400.0]
+    pairs = pair_distances(corridor, origins, fac, group, limit=400)
+    want = counts_within(pairs, len(origins), levels)
+    got = counts_within_network(corridor, origins, fac, group, levels)
+    assert list(got) == levels
+    for d in levels:
+        np.testing.assert_array_equal(got[d], want[d])
+    assert got[400.0].tolist() == [2, 2, 2, 2] and got[30.0].sum() >= 1
 
 
 def test_grouped_facility_counts_once(corridor):
@@ -319,3 +336,11 @@ def test_compiled_search_matches_scipy_dijkstra(pack_layers):
     nearest = graph.nearest(o, f)
     best = pairs.groupby("origin")["distance"].min()
     assert nearest[best.index] == pytest.approx(best.to_numpy(), abs=1e-6)
+    # the counts-only search counts exactly the pairs (facilities grouped in twos)
+    group = np.arange(len(f)) // 2
+    grouped = pair_distances(graph, o, f, group, limit=limit)
+    levels = [300.0, 800.0, limit]
+    direct = counts_within_network(graph, o, f, group, levels, chunk=3)
+    for d, want in counts_within(grouped, len(o), levels).items():
+        np.testing.assert_array_equal(direct[d], want)
+    assert direct[limit].sum() > direct[300.0].sum() > 0

@@ -1,11 +1,15 @@
 """Compiled bounded network searches (numba): the inner loop of :mod:`.access`.
 
 One Dijkstra per facility, stopped at the distance limit, that visits only the few
-hundred nodes it reaches and writes (origin, facility, distance) pairs directly. Scipy's
+hundred nodes it reaches and writes (origin, facility, distance) pairs directly, or only
+counts them per origin and distance (no pair materialised). Scipy's
 ``dijkstra(indices=..., limit=...)`` returns a dense row of all ~20k nodes per search
 and holds the GIL; expanding those rows to origins took more time than the searches.
 Here the scratch arrays are reset through the list of touched entries, and the function
-releases the GIL (``nogil``) so that threads run searches on every core.
+releases the GIL (``nogil``) so that threads run searches on every core. The caller
+numbers the nodes in a spatial (Morton) order and lists the origins of each node
+contiguously with their costs: the searches then read nearby memory (the origin lookup
+through scattered per-origin arrays took half the time).
 
 Distances follow :mod:`.access`: a point attached to an edge reaches its two end nodes
 at ``offset + t`` and ``offset + length - t``; two points on the same edge are also
@@ -72,7 +76,7 @@ def _lower(values, touched, n_touched, i, value):
 
 
 @njit(cache=True, nogil=True)
-def bounded_pairs(
+def bounded_search(
     indptr,
     indices,
     weights,
@@ -85,40 +89,52 @@ def bounded_pairs(
     f_edge,
     f_t,
     f_off,
-    o_ptr_u,
-    o_by_u,
-    o_ptr_v,
-    o_by_v,
-    o_cost_u,
-    o_cost_v,
+    o_ptr,
+    o_id,
+    o_cost,
     o_ptr_edge,
     o_by_edge,
     o_t,
     o_off,
     limit,
+    levels,
+    counts,
 ):
-    """(origin, group, distance) for every origin within ``limit`` of each group.
+    """Every origin within ``limit`` of each group: as pairs, or only counted.
 
     Parameters
     ----------
     indptr, indices, weights
-        Symmetric CSR street graph (node ids ``0..n-1``).
+        Symmetric CSR street graph (node ids ``0..n-1``, best in a spatial order: the
+        searches then read nearby memory).
     groups
         Group ids to search from (a facility may be several attached points).
     group_ptr, f_*
         Attached facility points sorted by group; points of group ``g`` are
         ``group_ptr[g]:group_ptr[g + 1]``. ``f_cost_u``/``f_cost_v``: distance from the
         point to the ``u``/``v`` end of its edge.
-    o_ptr_u, o_by_u, o_ptr_v, o_by_v, o_ptr_edge, o_by_edge
-        Origins indexed by the ``u`` node, ``v`` node and edge they are attached to
-        (CSR-like: the origins at node ``x`` are ``o_by_u[o_ptr_u[x]:o_ptr_u[x + 1]]``).
-    o_cost_u, o_cost_v, o_t, o_off
-        Origin distances to the ends of their edge, position along it and offset.
+    o_ptr, o_id, o_cost
+        Origins by graph node, CSR-like and contiguous: the origins reached through
+        node ``x`` are ``o_id[o_ptr[x]:o_ptr[x + 1]]``, each at ``o_cost`` from ``x``
+        (an origin appears under both ends of its edge).
+    o_ptr_edge, o_by_edge
+        Origins by the edge they are attached to (CSR-like).
+    o_t, o_off
+        Origin position along its edge and offset.
     limit
         Largest distance kept; searches stop there.
+    levels, counts
+        Empty ``levels``: the pairs are returned. Otherwise nothing is returned and
+        ``counts[o, k]`` is incremented for every group within ``levels[k]`` of origin
+        ``o`` (the counts-only path: no pair is materialised).
+
+    Returns
+    -------
+    tuple of ndarray
+        ``origin``, ``group``, ``distance`` of every pair (empty in the counts mode).
     """
     n = len(indptr) - 1
-    n_orig = len(o_cost_u)
+    n_orig = len(o_t)
     dist = np.full(n, np.inf)
     touched = np.empty(n, dtype=np.int64)
     best = np.full(n_orig, np.inf)
@@ -126,7 +142,8 @@ def bounded_pairs(
     cap_heap = len(indices) + 2 * (np.max(np.diff(group_ptr)) if len(groups) else 0) + 1
     heap_d = np.empty(cap_heap)
     heap_n = np.empty(cap_heap, dtype=np.int64)
-    cap = 1 << 16
+    n_levels = len(levels)
+    cap = 1 if n_levels else 1 << 16
     out_o = np.empty(cap, dtype=np.int64)
     out_g = np.empty(cap, dtype=np.int64)
     out_d = np.empty(cap)
@@ -157,14 +174,9 @@ def bounded_pairs(
         for i in range(n_touched):
             x = touched[i]
             dx = dist[x]
-            for j in range(o_ptr_u[x], o_ptr_u[x + 1]):
-                o = o_by_u[j]
-                c = dx + o_cost_u[o]
-                if c < best[o]:
-                    n_ot = _lower(best, o_touched, n_ot, o, c)
-            for j in range(o_ptr_v[x], o_ptr_v[x + 1]):
-                o = o_by_v[j]
-                c = dx + o_cost_v[o]
+            for j in range(o_ptr[x], o_ptr[x + 1]):
+                o = o_id[j]
+                c = dx + o_cost[j]
                 if c < best[o]:
                     n_ot = _lower(best, o_touched, n_ot, o, c)
             dist[x] = np.inf
@@ -176,6 +188,15 @@ def bounded_pairs(
                 c = o_off[o] + abs(o_t[o] - f_t[p]) + f_off[p]
                 if c < best[o]:
                     n_ot = _lower(best, o_touched, n_ot, o, c)
+        if n_levels:  # counts only
+            for i in range(n_ot):
+                o = o_touched[i]
+                b = best[o]
+                for k in range(n_levels):
+                    if b <= levels[k]:
+                        counts[o, k] += 1
+                best[o] = np.inf
+            continue
         if n_out + n_ot > cap:
             while n_out + n_ot > cap:
                 cap *= 2

@@ -14,7 +14,9 @@ network (ENVIRONMENT.md), which is why edges are used.
 
 * nearest distance: one Dijkstra per category seeded from every facility at once;
 * counts within a threshold, gravity sums :math:`\\sum_f e^{-\\beta d}` and the
-  two-step floating catchment: one Dijkstra per facility bounded by the threshold.
+  two-step floating catchment: one Dijkstra per facility bounded by the threshold
+  (:func:`pair_distances`); counts alone without materialising the pairs
+  (:func:`counts_within_network`).
 
 Both run in the compiled search of :mod:`._search` (numba), which visits only the nodes
 within reach and writes (origin, facility, distance) pairs directly.
@@ -36,7 +38,7 @@ import shapely
 from scipy.sparse import csr_matrix
 
 from ..loading.network import network_matrix, network_nodes
-from ._search import bounded_pairs, within_sums
+from ._search import bounded_search, within_sums
 
 __all__ = [
     "Attachment",
@@ -44,6 +46,7 @@ __all__ = [
     "euclidean_nearest",
     "pair_distances",
     "counts_within",
+    "counts_within_network",
     "two_step_fca",
     "within_sums",
 ]
@@ -84,6 +87,41 @@ class StreetGraph:
         self._u = self.edges["u"].to_numpy()
         self._v = self.edges["v"].to_numpy()
         self._len = self.edges["length"].to_numpy(dtype=float)
+
+    def search_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The graph as the compiled search reads it: nodes renumbered in a Morton
+        (Z-order) curve of 20 m cells, so that a search reads nearby memory.
+
+        Returns
+        -------
+        tuple of ndarray
+            ``rank`` (node id -> search id), and the CSR ``indptr``, ``indices``,
+            ``weights`` in search ids. Built once, kept.
+        """
+        cached = getattr(self, "_search", None)
+        if cached is None:
+            x = self.nodes.x.to_numpy()
+            y = self.nodes.y.to_numpy()
+            xi = ((x - x.min()) // 20).astype(np.int64)
+            yi = ((y - y.min()) // 20).astype(np.int64)
+            z = np.zeros(len(x), dtype=np.int64)
+            for b in range(24):
+                z |= ((xi >> b) & 1) << (2 * b) | ((yi >> b) & 1) << (2 * b + 1)
+            order = np.argsort(z, kind="stable")
+            if len(order) != self.n_nodes:  # node ids with no edge: keep the identity
+                order = np.arange(self.n_nodes)
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            mat = self.matrix[order][:, order].tocsr()
+            mat.sort_indices()
+            cached = (
+                rank,
+                mat.indptr.astype(np.int64),
+                mat.indices.astype(np.int64),
+                mat.data.astype(np.float64),
+            )
+            self._search = cached
+        return cached
 
     def attach(self, points: gpd.GeoSeries | np.ndarray) -> Attachment:
         """Attach points to their nearest edge (position along it and offset)."""
@@ -130,6 +168,77 @@ def _index_by(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return ptr, by
 
 
+def _search_inputs(
+    graph: StreetGraph,
+    origins: Attachment,
+    facilities: Attachment,
+    group: np.ndarray,
+    n_groups: int,
+) -> tuple[tuple, tuple, tuple, np.ndarray]:
+    """The compiled search's arguments: graph, facility points by group, origins by
+    node (contiguous, in the search's spatial order), and the origin order used."""
+    rank, indptr, indices, weights = graph.search_order()
+    n = len(indptr) - 1
+    g_ptr, g_by = _index_by(group, n_groups)
+    f = facilities
+    facility_args = (
+        g_ptr, rank[f.u[g_by]], rank[f.v[g_by]], (f.offset + f.t)[g_by],
+        (f.offset + f.length - f.t)[g_by], f.edge[g_by], f.t[g_by], f.offset[g_by],
+    )  # fmt: skip
+    # origins numbered along the same curve (search id of their edge's u end)
+    o_order = np.argsort(rank[origins.u], kind="stable")
+    o = o_order
+    m = len(o)
+    ends = np.concatenate([rank[origins.u[o]], rank[origins.v[o]]])
+    ids = np.concatenate([np.arange(m), np.arange(m)])
+    costs = np.concatenate(
+        [
+            (origins.offset + origins.t)[o],
+            (origins.offset + origins.length - origins.t)[o],
+        ]
+    )
+    by = np.lexsort((ids, ends))
+    o_ptr = np.searchsorted(ends[by], np.arange(n + 1))
+    origin_args = (
+        o_ptr, ids[by], costs[by], *_index_by(origins.edge[o], len(graph.edges)),
+        origins.t[o], origins.offset[o],
+    )  # fmt: skip
+    return (indptr, indices, weights), facility_args, origin_args, o_order
+
+
+def _searches(
+    graph: StreetGraph,
+    origins: Attachment,
+    facilities: Attachment,
+    group: np.ndarray,
+    n_groups: int,
+    limit: float,
+    levels: np.ndarray,
+    chunk: int,
+) -> list:
+    """Run the bounded searches of every group, chunks of groups on a thread per core
+    (the compiled search releases the GIL); returns each chunk's result and the origin
+    order."""
+    graph_args, facility_args, origin_args, o_order = _search_inputs(
+        graph, origins, facilities, group, n_groups
+    )
+    workers = os.cpu_count() or 1
+    if len(levels):  # counts: one array per chunk, so fewer, larger chunks
+        chunk = max(chunk, -(-n_groups // (4 * workers)))
+
+    def search(start: int):
+        chunk_groups = np.arange(start, min(start + chunk, n_groups))
+        counts = np.zeros((len(origins) if len(levels) else 0, len(levels)), np.int64)
+        res = bounded_search(
+            *graph_args, chunk_groups, *facility_args, *origin_args, float(limit),
+            levels, counts,
+        )  # fmt: skip
+        return counts if len(levels) else res
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(search, range(0, n_groups, chunk))), o_order
+
+
 def pair_distances(
     graph: StreetGraph,
     origins: Attachment,
@@ -141,20 +250,40 @@ def pair_distances(
     """Every (origin, facility) pair within ``limit`` metres on the network.
 
     One Dijkstra per facility, bounded by ``limit``, compiled with numba
-    (:func:`._search.bounded_pairs`); chunks of facilities run on a thread per core.
+    (:func:`._search.bounded_search`); chunks of facilities run on a thread per core.
 
     Parameters
     ----------
+    graph
+        The street graph.
+    origins, facilities
+        Attached points (:meth:`StreetGraph.attach`).
     facility_group
         Integer id of the facility each attached point belongs to (several points can
         make one facility: a green space is reached at any point of its edge).
     limit
         Largest distance kept (the threshold): the searches stop there.
+    chunk
+        Facilities per task.
 
     Returns
     -------
     DataFrame
         ``origin``, ``facility`` (group id) and ``distance`` (m), one row per pair.
+
+    Examples
+    --------
+    Two origins and a facility on a 300 m street:
+
+    >>> import shapely
+    >>> from bxlplan.loading.network import edges_from_lines
+    >>> street = shapely.LineString([(0, 0), (300, 0)])
+    >>> g = StreetGraph(edges_from_lines(np.array([street], dtype=object)))
+    >>> o = g.attach(shapely.points([(10, 5), (290, 5)]))
+    >>> f = g.attach(shapely.points([(100, -5)]))
+    >>> pair_distances(g, o, f, np.array([0]), limit=150)
+       origin  facility  distance
+    0       0         0     100.0
     """
     groups, group = np.unique(facility_group, return_inverse=True)
     n_groups = len(groups)
@@ -166,32 +295,70 @@ def pair_distances(
                 "distance": np.array([], dtype=float),
             }
         )
-    n = graph.n_nodes
-    mat = graph.matrix
-    g_ptr, g_by = _index_by(group, n_groups)
-    f = facilities
-    graph_args = (mat.indptr.astype(np.int64), mat.indices.astype(np.int64), mat.data)
-    facility_args = (
-        g_ptr, f.u[g_by], f.v[g_by], (f.offset + f.t)[g_by],
-        (f.offset + f.length - f.t)[g_by], f.edge[g_by], f.t[g_by], f.offset[g_by],
-    )  # fmt: skip
-    origin_args = (
-        *_index_by(origins.u, n), *_index_by(origins.v, n),
-        origins.offset + origins.t, origins.offset + origins.length - origins.t,
-        *_index_by(origins.edge, len(graph.edges)), origins.t, origins.offset,
-    )  # fmt: skip
-
-    def search(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        chunk_groups = np.arange(start, min(start + chunk, n_groups))
-        return bounded_pairs(
-            *graph_args, chunk_groups, *facility_args, *origin_args, float(limit)
-        )
-
-    # the compiled search releases the GIL: one thread per core
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        parts = list(pool.map(search, range(0, n_groups, chunk)))
+    parts, o_order = _searches(
+        graph, origins, facilities, group, n_groups, limit, np.empty(0), chunk
+    )
     o_all, g_all, d_all = (np.concatenate(x) for x in zip(*parts, strict=True))
-    return pd.DataFrame({"origin": o_all, "facility": groups[g_all], "distance": d_all})
+    return pd.DataFrame(
+        {"origin": o_order[o_all], "facility": groups[g_all], "distance": d_all}
+    )
+
+
+def counts_within_network(
+    graph: StreetGraph,
+    origins: Attachment,
+    facilities: Attachment,
+    facility_group: np.ndarray,
+    distances: list[float],
+    chunk: int = 64,
+) -> dict[float, np.ndarray]:
+    """Facilities within each distance of every origin on the network, counted in the
+    searches without materialising any (origin, facility) pair.
+
+    The same searches and distances as :func:`pair_distances` (bounded by the
+    largest distance), so the counts equal :func:`counts_within` of its pairs.
+
+    Parameters
+    ----------
+    graph
+        The street graph.
+    origins, facilities
+        Attached points (:meth:`StreetGraph.attach`).
+    facility_group
+        Facility id of each attached point (a facility is counted once).
+    distances
+        The distances, metres.
+    chunk
+        Facilities per task (at least a quarter of them per thread).
+
+    Returns
+    -------
+    dict
+        Distance -> count per origin (int64).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> from bxlplan.loading.network import edges_from_lines
+    >>> street = shapely.LineString([(0, 0), (300, 0)])
+    >>> g = StreetGraph(edges_from_lines(np.array([street], dtype=object)))
+    >>> o = g.attach(shapely.points([(10, 5), (290, 5)]))
+    >>> f = g.attach(shapely.points([(100, -5), (200, 0)]))
+    >>> counts_within_network(g, o, f, np.array([0, 1]), [150, 400])
+    {150: array([1, 1]), 400: array([2, 2])}
+    """
+    levels = np.asarray(sorted(distances), dtype=float)
+    n = len(origins)
+    groups, group = np.unique(facility_group, return_inverse=True)
+    if len(groups) == 0 or n == 0 or len(levels) == 0:
+        return {d: np.zeros(n, dtype=np.int64) for d in distances}
+    parts, o_order = _searches(
+        graph, origins, facilities, group, len(groups), levels[-1], levels, chunk
+    )
+    total = np.sum(parts, axis=0) if len(parts) > 1 else parts[0]
+    out = np.empty_like(total)
+    out[o_order] = total
+    return {d: out[:, int(np.searchsorted(levels, d))] for d in distances}
 
 
 def counts_within(
