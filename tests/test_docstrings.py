@@ -38,8 +38,6 @@ PENDING = {
     "bxlplan.scoring",  # every module of the package (prefix)
     "bxlplan.scenarios.run",
     "bxlplan.scenarios.batch",
-    "bxlplan.exports.maps",
-    "bxlplan.exports.basemap",
     "bxlplan.exports.postgis",
     "bxlplan.loading.postgis",
     "bxlplan.parallel",

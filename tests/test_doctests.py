@@ -34,6 +34,8 @@ MODULES = [
     "bxlplan.scenarios.report",
     "bxlplan.scenarios.outputs",
     "bxlplan.exports.change",
+    "bxlplan.exports.maps",
+    "bxlplan.exports.basemap",
     "bxlplan.scoring.origins",
 ]
 
