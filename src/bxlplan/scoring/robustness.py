@@ -575,28 +575,38 @@ def _draw_chunk(base: _Base, item: tuple[int, int, int]) -> dict[str, Any]:
     col = {c: i for i, c in enumerate(base.ind0.columns)}
     share_at = np.array([col[c] for c in base.share_columns], dtype=int)
     user_at = np.array([col[c] for c in base.user_columns], dtype=int)
+    # weights of the origins in each area's mean under the base population
+    den = base.members @ base.pop
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = np.where(den > 0, 1.0 / np.where(den > 0, den, 1.0), np.nan)
+    fixed_pop = sp.csr_matrix(sp.diags(inv) @ base.members @ sp.diags(base.pop))
     tables, weights, factors, shortage = [], [], [], []
     positive = base.weights0 > 0
     for draw in range(start, stop):
-        streams = np.random.SeedSequence(seed, spawn_key=(draw,)).spawn(4)
-        rw, rt, rp, ri = (np.random.default_rng(x) for x in streams)
+        # one stream per noise source (weights, thresholds, population, income)
+        rw, rt, rp, ri = np.random.SeedSequence(seed, spawn_key=(draw,)).spawn(4)
         # weights: Dirichlet around the configured ones
         w = base.weights0 / base.weights0.sum()
         if math.isfinite(s["weight_concentration"]) and positive.sum() > 1:
             w = np.zeros_like(w)
-            w[positive] = rw.dirichlet(
+            w[positive] = np.random.default_rng(rw).dirichlet(
                 s["weight_concentration"]
                 * base.weights0[positive]
                 / base.weights0[positive].sum()
             )
         # thresholds
         j = s["threshold_jitter"]
-        f = rt.uniform(1 - j, 1 + j, n_cat) if j > 0 else np.ones(n_cat)
+        f = (
+            np.random.default_rng(rt).uniform(1 - j, 1 + j, n_cat)
+            if j > 0
+            else np.ones(n_cat)
+        )
         # population within zones
         pop = base.pop
         if s["population_noise"] > 0:
             sd = s["population_noise"]
-            pop = pop * np.exp(sd * rp.standard_normal(len(pop)) - sd * sd / 2)
+            z = np.random.default_rng(rp).standard_normal(len(pop))
+            pop = pop * np.exp(sd * z - sd * sd / 2)
             total = np.bincount(base.groups, weights=base.pop)
             drawn = np.bincount(base.groups, weights=pop)
             pop = pop * (total / np.where(drawn > 0, drawn, 1.0))[base.groups]
@@ -604,15 +614,19 @@ def _draw_chunk(base: _Base, item: tuple[int, int, int]) -> dict[str, Any]:
         income, changed_income = base.income, False
         if s["income_noise"] > 0 and base.n_hoods:
             sigma = math.sqrt(math.log1p(s["income_noise"] ** 2))
-            factor = np.exp(sigma * ri.standard_normal(base.n_hoods) - sigma**2 / 2)
+            z = np.random.default_rng(ri).standard_normal(base.n_hoods)
+            factor = np.exp(sigma * z - sigma**2 / 2)
             income = income * np.where(base.hood >= 0, factor[base.hood], np.nan)
             changed_income = True
         changed_pop = pop is not base.pop
         table = x0.copy()  # areas x indicator columns, unscored rows stay NaN
         share = x0[:, share_at]
         if n_cat and (j > 0 or changed_pop):
-            within = base.nearest <= base.thresholds * f
-            share = _wmean(base.members, within, pop, finite=True)
+            within = (base.nearest <= base.thresholds * f).astype(float)
+            if changed_pop:
+                share = _wmean(base.members, within, pop, finite=True)
+            else:  # the base population: its normalised weights, made once
+                share = fixed_pop @ within
             table[rows[:, None], share_at] = share[rows]
         if changed_pop:
             table[rows, col["mix_activity_hill_q1_mean"]] = _wmean(
@@ -753,7 +767,12 @@ def _summarise(
         "analysis": "rank robustness (Monte Carlo)",
         "seed": opts["seed"],
         "draws": opts["draws"],
-        "settings": {k: v for k, v in opts.items() if k not in ("seed", "draws")},
+        # inf (fixed weights) as text: JSON has no infinity
+        "settings": {
+            k: v if not (isinstance(v, float) and math.isinf(v)) else "inf"
+            for k, v in opts.items()
+            if k not in ("seed", "draws")
+        },
         "noise_models": {
             "weights": "Dirichlet(c * w0 / sum(w0)) over scores with w0 > 0; c = "
             "weight_concentration (inf: the configured weights)",
