@@ -79,18 +79,25 @@ def server() -> dict:
     data = root / "data"
 
     def run(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
+        done = subprocess.run([*as_user, *args], capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+        if done.returncode:
+            log = root / "server.log"
+            raise RuntimeError(
+                f"{' '.join(args)} failed: {done.stderr}{done.stdout}"
+                + (log.read_text() if log.is_file() else "")
+            )
 
-    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-        "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
-    options = (
-        f"-p {port} -k {root} -c listen_addresses='' -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off"
-    )
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-        str(root / "server.log"), "-w", "-t", "60", "start")  # fmt: skip
     base = f"postgresql://postgres:{PASSWORD}@/%s?host={root}&port={port}"
     try:
+        run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+            "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
+        options = (
+            f"-p {port} -k {root} -c listen_addresses='' -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off"
+        )
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
+            str(root / "server.log"), "-w", "-t", "60", "start")  # fmt: skip
         with psycopg.connect(base % "postgres", autocommit=True) as conn:
             conn.execute("CREATE DATABASE bxlplan_test")
         with psycopg.connect(base % "bxlplan_test", autocommit=True) as conn:
@@ -102,8 +109,9 @@ def server() -> dict:
             "root": root,
         }
     finally:
-        with contextlib.suppress(subprocess.SubprocessError):
-            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        with contextlib.suppress(RuntimeError, subprocess.SubprocessError):
+            if (data / "postmaster.pid").exists():
+                run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -331,6 +339,9 @@ def test_unreachable_database_and_bad_names_are_clear(server):
     assert PASSWORD not in str(err.value) and "u:***@" in str(err.value)
     with pytest.raises(ConfigError, match="longer than PostgreSQL"):
         check_postgis_target(server["db"], "s" * 64, ["areas"])
+    reader = server["db"].replace("postgres:", "reader:")  # may not create schemas
+    with pytest.raises(DataError, match="user 'reader' may not create schemas"):
+        check_postgis_target(reader, "s", ["areas"])
     assert PASSWORD not in mask_dsn(f"host=h password={PASSWORD} dbname=x")
 
 
