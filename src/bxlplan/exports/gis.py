@@ -596,9 +596,9 @@ def write_distance_rasters(
             dist = ctx.graph.nearest(att, ctx.graph.attach(sub.geometry))
         else:
             dist = euclidean_nearest(pts[inside], sub.geometry.values)
-        band = np.full(width * height, -1.0, dtype="float32")
-        band[inside] = np.where(np.isfinite(dist), dist, -1.0)
-        band = band.reshape(height, width)
+        flat = np.full(width * height, -1.0, dtype="float32")
+        flat[inside] = np.where(np.isfinite(dist), dist, -1.0)
+        band = flat.reshape(height, width)
         target = out / f"distance_{cat}.tif"
         profile = {
             "driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "float32",
