@@ -41,9 +41,11 @@ given its item: random seeds travel in the items, never in the worker's state.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .errors import ConfigError
@@ -213,6 +215,7 @@ def run_tasks(
         from distributed import Client, LocalCluster
 
         with (
+            _quiet("distributed"),
             LocalCluster(
                 n_workers=local_workers(n),
                 threads_per_worker=1,
@@ -254,6 +257,20 @@ def _run_on(client, func, items, shared, progress, on_result) -> list[Any]:
         return results
     finally:
         client.cancel([*futures, shared_future])
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Only errors from logger ``name`` while a private local cluster runs: its
+    start-up and shut-down notes (workers killed after 4 s at close) are not the
+    user's business."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _call(item, task, shared):
