@@ -88,6 +88,10 @@ class StreetGraph:
         self._v = self.edges["v"].to_numpy()
         self._len = self.edges["length"].to_numpy(dtype=float)
 
+    def __getstate__(self) -> dict:
+        # the last origins' search inputs are a per-process convenience, not state
+        return {k: v for k, v in self.__dict__.items() if k != "_last_origins"}
+
     def search_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The graph as the compiled search reads it: nodes renumbered in a Morton
         (Z-order) curve of 20 m cells, so that a search reads nearby memory.
@@ -140,10 +144,12 @@ class StreetGraph:
         """Network distance from each origin to its nearest facility (m; inf if none):
         one search seeded from every facility at once."""
         out = np.full(len(origins), np.inf)
-        if len(facilities):
+        if len(facilities) and len(origins):
             group = np.zeros(len(facilities), dtype=np.int64)
-            pairs = pair_distances(self, origins, facilities, group, limit=np.inf)
-            out[pairs["origin"].to_numpy()] = pairs["distance"].to_numpy()
+            (res,), o_order = _searches(
+                self, origins, facilities, group, 1, np.inf, np.empty(0), 1
+            )
+            out[o_order[res[0]]] = res[2]
         return out
 
     def to_networkx(self):
@@ -185,9 +191,19 @@ def _search_inputs(
         g_ptr, rank[f.u[g_by]], rank[f.v[g_by]], (f.offset + f.t)[g_by],
         (f.offset + f.length - f.t)[g_by], f.edge[g_by], f.t[g_by], f.offset[g_by],
     )  # fmt: skip
-    # origins numbered along the same curve (search id of their edge's u end)
-    o_order = np.argsort(rank[origins.u], kind="stable")
-    o = o_order
+    origin_args, o_order = _origin_inputs(graph, origins, rank, n)
+    return (indptr, indices, weights), facility_args, origin_args, o_order
+
+
+def _origin_inputs(
+    graph: StreetGraph, origins: Attachment, rank: np.ndarray, n: int
+) -> tuple[tuple, np.ndarray]:
+    """Origins by search node, contiguous with their costs, numbered along the same
+    curve; the last origins' are kept on the graph (every category reuses them)."""
+    last = getattr(graph, "_last_origins", None)
+    if last is not None and last[0] is origins:
+        return last[1], last[2]
+    o = np.argsort(rank[origins.u], kind="stable")
     m = len(o)
     ends = np.concatenate([rank[origins.u[o]], rank[origins.v[o]]])
     ids = np.concatenate([np.arange(m), np.arange(m)])
@@ -203,7 +219,8 @@ def _search_inputs(
         o_ptr, ids[by], costs[by], *_index_by(origins.edge[o], len(graph.edges)),
         origins.t[o], origins.offset[o],
     )  # fmt: skip
-    return (indptr, indices, weights), facility_args, origin_args, o_order
+    graph._last_origins = (origins, origin_args, o)
+    return origin_args, o
 
 
 def _searches(
