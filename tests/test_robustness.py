@@ -146,6 +146,8 @@ def test_unscored_areas_are_never_ranked(noisy, base):
     assert areas.loc[unscored.to_numpy(), cols].isna().all().all()
     assert areas.loc[~unscored.to_numpy(), cols].notna().all().all()
     n = int((~unscored).sum())
+    # the population noise kept the statistical sectors' totals
+    assert noisy.provenance["population_zones"].startswith("statistical sectors")
     ranks = noisy.ranks["score_overall"]
     assert (ranks[:, unscored.to_numpy()] == 0).all()
     assert ranks[:, ~unscored.to_numpy()].min() >= 1

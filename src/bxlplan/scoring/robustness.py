@@ -580,6 +580,8 @@ def _draw_chunk(base: _Base, item: tuple[int, int, int]) -> dict[str, Any]:
     with np.errstate(invalid="ignore", divide="ignore"):
         inv = np.where(den > 0, 1.0 / np.where(den > 0, den, 1.0), np.nan)
     fixed_pop = sp.csr_matrix(sp.diags(inv) @ base.members @ sp.diags(base.pop))
+    reach = np.empty(base.nearest.shape, dtype=bool)
+    within = np.empty(base.nearest.shape)
     tables, weights, factors, shortage = [], [], [], []
     positive = base.weights0 > 0
     for draw in range(start, stop):
@@ -622,9 +624,14 @@ def _draw_chunk(base: _Base, item: tuple[int, int, int]) -> dict[str, Any]:
         table = x0.copy()  # areas x indicator columns, unscored rows stay NaN
         share = x0[:, share_at]
         if n_cat and (j > 0 or changed_pop):
-            within = (base.nearest <= base.thresholds * f).astype(float)
+            # in buffers made once: a fresh 1.5 MB array per draw costs an mmap and
+            # its page faults on Dask workers (MALLOC_TRIM_THRESHOLD_ is set there)
+            np.less_equal(base.nearest, base.thresholds * f, out=reach)
+            within[...] = reach
             if changed_pop:
-                share = _wmean(base.members, within, pop, finite=True)
+                np.multiply(within, pop[:, None], out=within)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    share = (base.members @ within) / (base.members @ pop)[:, None]
             else:  # the base population: its normalised weights, made once
                 share = fixed_pop @ within
             table[rows[:, None], share_at] = share[rows]
