@@ -247,3 +247,72 @@ def within_sums(origin, distance, k, n, scale):
         count[o] += 1.0
         gravity[o] += np.exp(scale * distance[i])
     return count, gravity
+
+
+@njit(cache=True, nogil=True)
+def nearest_segments(px, py, ax, ay, bx, by, x0, y0, cell, nx, ny, cell_ptr, cell_seg):
+    """The nearest segment of every point, through a uniform grid of segments.
+
+    Parameters
+    ----------
+    px, py
+        The points.
+    ax, ay, bx, by
+        Segment ends.
+    x0, y0, cell, nx, ny
+        The grid: origin, cell size and number of cells.
+    cell_ptr, cell_seg
+        Segments by cell (CSR-like; a segment is listed in every cell its bounding box
+        touches).
+
+    Returns
+    -------
+    tuple of ndarray
+        Segment index, distance and position along the segment (0-1) of the nearest
+        point, for each point; ties go to the lowest segment index.
+    """
+    n = len(px)
+    seg = np.empty(n, dtype=np.int64)
+    dist = np.empty(n)
+    frac = np.empty(n)
+    r_max = nx + ny + 2
+    for i in range(n):
+        x, y = px[i], py[i]
+        cx = int(np.floor((x - x0) / cell))
+        cy = int(np.floor((y - y0) / cell))
+        # rings start where the grid starts for points outside it
+        gap = max(0, -cx, cx - nx + 1, -cy, cy - ny + 1)
+        best, best_s, best_f = np.inf, -1, 0.0
+        r = gap
+        while r <= r_max + gap:
+            for gx in range(cx - r, cx + r + 1):
+                if gx < 0 or gx >= nx:
+                    continue
+                step = 1 if (gx == cx - r or gx == cx + r) else 2 * r
+                gy = cy - r
+                while gy <= cy + r:
+                    if 0 <= gy < ny:
+                        c = gx * ny + gy
+                        for k in range(cell_ptr[c], cell_ptr[c + 1]):
+                            s = cell_seg[k]
+                            vx = bx[s] - ax[s]
+                            vy = by[s] - ay[s]
+                            l2 = vx * vx + vy * vy
+                            f = 0.0
+                            if l2 > 0:
+                                f = ((x - ax[s]) * vx + (y - ay[s]) * vy) / l2
+                                f = min(1.0, max(0.0, f))
+                            qx = ax[s] + f * vx - x
+                            qy = ay[s] + f * vy - y
+                            d = np.sqrt(qx * qx + qy * qy)
+                            if d < best or (d == best and s < best_s):
+                                best, best_s, best_f = d, s, f
+                    gy += step if step > 0 else 1
+            # anything in the next rings is at least r cells away
+            if best_s >= 0 and best <= r * cell:
+                break
+            r += 1
+        seg[i] = best_s
+        dist[i] = best
+        frac[i] = best_f
+    return seg, dist, frac

@@ -38,7 +38,7 @@ import shapely
 from scipy.sparse import csr_matrix
 
 from ..loading.network import network_matrix, network_nodes
-from ._search import bounded_search, within_sums
+from ._search import bounded_search, nearest_segments, within_sums
 
 __all__ = [
     "Attachment",
@@ -127,15 +127,91 @@ class StreetGraph:
             self._search = cached
         return cached
 
+    def _segments(self) -> tuple:
+        """The edges' straight segments in a uniform grid of 100 m cells (built once):
+        what :meth:`attach` searches."""
+        cached = getattr(self, "_segment_grid", None)
+        if cached is None:
+            coords, idx = shapely.get_coordinates(self._geoms, return_index=True)
+            same = idx[1:] == idx[:-1]
+            a, b, edge = coords[:-1][same], coords[1:][same], idx[:-1][same]
+            seg_len = np.hypot(*(b - a).T)
+            # distance along the edge to each segment's start
+            cum = np.cumsum(seg_len)
+            first = np.searchsorted(edge, edge)  # edges' segments are contiguous
+            start = cum - seg_len - (cum[first] - seg_len[first])
+            cell = 100.0
+            x0, y0 = coords.min(axis=0) - cell
+            nx, ny = (((coords.max(axis=0) - (x0, y0)) // cell) + 2).astype(int)
+            lo = ((np.minimum(a, b) - (x0, y0)) // cell).astype(np.int64)
+            hi = ((np.maximum(a, b) - (x0, y0)) // cell).astype(np.int64)
+            span = (hi - lo + 1).prod(axis=1)
+            segs = np.repeat(np.arange(len(a)), span)
+            k = np.arange(len(segs)) - np.repeat(np.cumsum(span) - span, span)
+            width = np.repeat(hi[:, 1] - lo[:, 1] + 1, span)
+            gx = np.repeat(lo[:, 0], span) + k // width
+            gy = np.repeat(lo[:, 1], span) + k % width
+            cells = gx * ny + gy
+            order = np.argsort(cells, kind="stable")
+            ptr = np.searchsorted(cells[order], np.arange(nx * ny + 1))
+            cached = (
+                (a[:, 0].copy(), a[:, 1].copy(), b[:, 0].copy(), b[:, 1].copy()),
+                (float(x0), float(y0), cell, int(nx), int(ny), ptr, segs[order]),
+                edge,
+                start,
+                seg_len,
+            )
+            self._segment_grid = cached
+        return cached
+
     def attach(self, points: gpd.GeoSeries | np.ndarray) -> Attachment:
-        """Attach points to their nearest edge (position along it and offset)."""
+        """Attach points to their nearest edge (position along it and offset).
+
+        The nearest straight segment of the edges is found in a uniform grid (compiled,
+        :func:`._search.nearest_segments`); the position along the edge is the length
+        of its segments before that one plus the projection on it. Geometries that are
+        not all non-empty points go through GEOS (``STRtree.query_nearest``).
+
+        Parameters
+        ----------
+        points
+            Point geometries in the graph's CRS.
+
+        Returns
+        -------
+        Attachment
+            Edge, its ends, position ``t`` from ``u``, its length and the offset.
+
+        Examples
+        --------
+        >>> import shapely
+        >>> from bxlplan.loading.network import edges_from_lines
+        >>> line = shapely.LineString([(0, 0), (100, 0), (100, 100)])
+        >>> g = StreetGraph(edges_from_lines(np.array([line], dtype=object)))
+        >>> a = g.attach(shapely.points([(30, 4), (103, 60)]))
+        >>> a.t.round(6).tolist(), a.offset.round(6).tolist()
+        ([30.0, 160.0], [4.0, 3.0])
+        """
         geoms = np.asarray(getattr(points, "values", points))
-        idx_pts, idx_edges = self._tree.query_nearest(geoms, all_matches=False)
-        edge = np.empty(len(geoms), dtype=np.int64)
-        edge[idx_pts] = idx_edges
-        lines = self._geoms[edge]
-        t = shapely.line_locate_point(lines, geoms)
-        offset = shapely.distance(lines, geoms)
+        if (
+            len(geoms)
+            and (shapely.get_type_id(geoms) == 0).all()
+            and not shapely.is_empty(geoms).any()
+        ):
+            (ax, ay, bx, by), grid, seg_edge, seg_start, seg_len = self._segments()
+            xy = shapely.get_coordinates(geoms)
+            seg, offset, frac = nearest_segments(
+                xy[:, 0].copy(), xy[:, 1].copy(), ax, ay, bx, by, *grid
+            )
+            edge = seg_edge[seg].astype(np.int64)
+            t = np.minimum(seg_start[seg] + frac * seg_len[seg], self._len[edge])
+        else:
+            idx_pts, idx_edges = self._tree.query_nearest(geoms, all_matches=False)
+            edge = np.empty(len(geoms), dtype=np.int64)
+            edge[idx_pts] = idx_edges
+            lines = self._geoms[edge]
+            t = shapely.line_locate_point(lines, geoms)
+            offset = shapely.distance(lines, geoms)
         return Attachment(
             edge, self._u[edge], self._v[edge], t, self._len[edge], offset
         )

@@ -205,6 +205,13 @@ def _prepare(
     step = progress or (lambda _msg: None)
     step("loading layers")
     region, communes, hoods = get("region"), get("communes"), get("neighbourhoods")
+    graph = None
+    if distance == "network":  # the network must cover the region: checked first
+        step("building the street graph")
+        graph = StreetGraph(get("streets"))
+        check_network_coverage(
+            graph, _land_samples(communes), communes, _source(layers["streets"]), "land"
+        )
     green = get("green_spaces")
     zoning = _zoning(
         folder, green, report
@@ -235,10 +242,7 @@ def _prepare(
         grid, hoods, communes, get("income_equivalised"),
         int(config.get("income_classes", 5)),
     )  # fmt: skip
-    graph = None
-    if distance == "network":  # the network must serve the region: checked first
-        step("building the street graph")
-        graph = StreetGraph(get("streets"))
+    if graph is not None:  # and serve its residents, before facilities and access
         check_network_coverage(graph, origins, communes, _source(layers["streets"]))
     try:
         poverty = get("poverty_communes")
@@ -279,11 +283,32 @@ def _source(layer: Any) -> str:
     return str(source) if source else "given as a GeoDataFrame"
 
 
+def _land_samples(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Points on a regular grid inside the communes (``network.land_sample_m``), each
+    weighing 1 as ``population``, with its commune's ``commune`` code: the land the
+    early network check (:func:`check_network_coverage`, ``what="land"``) uses."""
+    from ..loading.catalog import read_catalog_file
+
+    step = float(read_catalog_file("limits.yaml")["network"]["land_sample_m"])
+    x0, y0, x1, y1 = communes.total_bounds
+    xs, ys = np.meshgrid(np.arange(x0, x1, step) + step / 2, np.arange(y0, y1, step) + step / 2)  # fmt: skip
+    pts = shapely.points(xs.ravel(), ys.ravel())
+    p_idx, c_idx = shapely.STRtree(communes.geometry.values).query(
+        pts, predicate="within"
+    )
+    return gpd.GeoDataFrame(
+        {"population": 1.0, "commune": communes["code"].to_numpy()[c_idx]},
+        geometry=pts[p_idx],
+        crs=communes.crs,
+    )
+
+
 def check_network_coverage(
     graph: StreetGraph,
     origins: gpd.GeoDataFrame,
     communes: gpd.GeoDataFrame,
     source: str = "",
+    what: str = "residents",
 ) -> pd.DataFrame:
     """Check that a street network serves every inhabited commune, before the access
     computation: a network covering part of the region would give its far residents
@@ -291,7 +316,10 @@ def check_network_coverage(
 
     A resident is served when the origin lies within ``network.served_within_m`` of a
     street (``layers/limits.yaml``, 250 m); every commune with residents must have at
-    least ``network.commune_served_share`` (95 %) of them served.
+    least ``network.commune_served_share`` (95 %) of them served. The preparation
+    checks the land first (``what="land"``: points every 200 m inside the communes,
+    at least ``network.commune_land_served_share``, 50 %, served), right after loading
+    the streets and the communes, then the residents once they are estimated.
 
     Parameters
     ----------
@@ -303,6 +331,9 @@ def check_network_coverage(
         The communes, with ``code`` and ``name_fr`` (names in the message).
     source
         The street layer's source, named in the message.
+    what
+        ``"residents"`` (the origins weighted by ``population``) or ``"land"`` (points
+        of :func:`_land_samples`, looser share).
 
     Returns
     -------
@@ -335,13 +366,20 @@ def check_network_coverage(
     Traceback (most recent call last):
     ...
     bxlplan.errors.DataError: layer 'streets' (my_streets.gpkg): the street network
-    serves 1 of 2 inhabited communes (Un); not Deux, where ... fallback)
+    serves 1 of 2 inhabited communes (Un); not Deux, where fewer than 95% of the
+    residents lie within 250 m of one of its streets ... fallback)
     """
     from ..loading.catalog import read_catalog_file
 
     limits = read_catalog_file("limits.yaml")["network"]
     within = float(limits["served_within_m"])
-    share_min = float(limits["commune_served_share"])
+    share_min = float(
+        limits[
+            "commune_served_share"
+            if what == "residents"
+            else "commune_land_served_share"
+        ]
+    )
     offset = graph.attach(origins.geometry).offset
     pop = origins["population"].to_numpy(dtype=float)
     table = (
@@ -373,7 +411,7 @@ def check_network_coverage(
         f"layer 'streets'{f' ({source})' if source else ''}: the street network "
         f"serves {len(ok)} of {len(table)} inhabited communes"
         f"{f' ({named(ok)})' if len(ok) else ''}; not {named(bad)}, where fewer than "
-        f"{share_min:.0%} of the residents live within {within:g} m of one of its "
+        f"{share_min:.0%} of the {what} lie within {within:g} m of one of its "
         "streets (layers/limits.yaml, network). Give a street network covering the "
         "whole region (e.g. the pack's, bxlplan.load('streets'), extended with "
         "yours), or use straight-line distances (--distance euclidean, a labelled "
