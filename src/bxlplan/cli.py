@@ -241,18 +241,17 @@ def layers_cmd(data: DataOpt = None) -> None:
         "licence",
     ):
         table.add_column(col)
-    for row in df.itertuples(index=False):
+    for row in df.to_dict(orient="records"):
+        features = row["features"]
         table.add_row(
-            row.layer,
-            row.group,
-            "yes" if row.required else "",
-            "[green]yes[/]" if row.present else "[yellow]no[/]",
-            ""
-            if row.features is None or row.features != row.features
-            else f"{int(row.features):,}",
-            Text(row.source),
-            str(row.official),
-            row.licence,
+            str(row["layer"]),
+            str(row["group"]),
+            "yes" if row["required"] else "",
+            "[green]yes[/]" if row["present"] else "[yellow]no[/]",
+            "" if features is None or features != features else f"{int(features):,}",
+            Text(str(row["source"])),
+            str(row["official"]),
+            str(row["licence"]),
         )
     console.print(table)
 
