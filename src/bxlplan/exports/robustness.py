@@ -51,6 +51,7 @@ _SWITCH = [
     "prob_bottom_quintile_score_social_mix",
     "rank_score_overall_median",
 ]
+_PANE = "bxlplan-robust"
 _TITLE = {
     "fr": "Robustement dans le cinquième inférieur (score global)",
     "nl": "Robuust in het laagste vijfde (totaalscore)",
@@ -118,8 +119,15 @@ def robustness_map(
             crs=areas.crs,
         ).to_crs(4326)
         outline["name"] = outline["name"].map(html_text)
+        # its own pane above the areas (drawn on a canvas, which covers the shared
+        # overlay pane's SVG) and below the base map's labels
+        folium.map.CustomPane(_PANE, z_index=460, pointer_events=True).add_to(m)
         folium.GeoJson(
             outline.__geo_interface__,
+            pane=_PANE,
+            # not in make_map's layer control: its script is written before this
+            # layer exists (it would reference an undefined variable)
+            control=False,
             name=html_text(_TITLE[lang]),
             style_function=lambda _f: {
                 "color": "#b2182b",
