@@ -181,8 +181,8 @@ def bench_fail_fast(cold: float) -> None:
     except DataError as exc:
         t = time.perf_counter() - t0
         print(f"fail fast: a street network clipped to one commune refused in {t:.1f} "
-              f"s = 1/{cold / t:.1f} of the cold run (after loading the layers and "
-              f"estimating the population, before facilities and access): "
+              f"s = 1/{cold / t:.0f} of the cold run (right after loading the streets "
+              f"and the communes, before the population and the access): "
               f"{str(exc)[:90]!r}...")  # fmt: skip
     else:
         raise AssertionError("the clipped network was not refused")
