@@ -118,7 +118,8 @@ def robustness_map(
             geometry=robust.geometry.values,
             crs=areas.crs,
         ).to_crs(4326)
-        outline["name"] = outline["name"].map(html_text)
+        # the tooltip says what the outline means
+        outline["name"] = (outline["name"] + " - " + _TITLE[lang]).map(html_text)
         # its own pane above the areas (drawn on a canvas, which covers the shared
         # overlay pane's SVG) and below the base map's labels
         folium.map.CustomPane(_PANE, z_index=460, pointer_events=True).add_to(m)
