@@ -235,6 +235,12 @@ def test_local_and_cluster_results_are_identical(noisy, base, ctx, client):
         None, ctx, assessment=base, draws_per_task=5, scheduler=client, **NOISY
     )
     _same(noisy, on_cluster)
+    # ... and by the scheduler's address, as --scheduler tcp://host:8786 does
+    address = client.scheduler_info()["address"]
+    by_address = robustness(
+        None, ctx, assessment=base, draws_per_task=3, scheduler=address, **NOISY
+    )
+    _same(noisy, by_address)
     # the tasks did run on the workers' processes
     assert len(client.scheduler_info()["workers"]) == 2
 
