@@ -212,6 +212,7 @@ def _prepare(
         check_network_coverage(
             graph, _land_samples(communes), communes, _source(layers["streets"]), "land"
         )
+        step("loading layers")
     green = get("green_spaces")
     zoning = _zoning(
         folder, green, report
