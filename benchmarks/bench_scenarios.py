@@ -11,7 +11,11 @@ run. Both are measured in this process, one after the other:
   (:func:`bxlplan.scenarios.batch.run_batch`), their results back in this process.
 
 With ``--write`` both sides also write their output folders (``write_scenario`` /
-``write_batch``, which renders the files on the workers).
+``write_batch``, which renders the files on the workers). Without it, the same batch
+is also timed in this process, one scenario after the other (``scheduler="sync"``), for
+comparison: on 2 cores a scenario run is single-threaded, so the cluster can at best
+halve the tasks' time, and it pays its start, the baseline's transfer and the results'
+trip back.
 
 Memory per worker is measured on the workers themselves (``psutil`` resident set
 size): once started, once the baseline is there, and the peak over the batch
@@ -135,6 +139,14 @@ def main() -> None:
         print(
             f"worker {w}: {started[w]:.0f} MB started, {holding[w]:.0f} MB holding "
             f"the baseline, peak {peak[w]:.0f} MB over the batch"
+        )
+    if not args.write:
+        t0 = time.perf_counter()
+        run_batch(SCENARIOS, ctx, scheduler="sync")
+        sync = time.perf_counter() - t0 + t_warm
+        print(
+            f"for comparison, the same batch in this process, one after the other "
+            f"(scheduler='sync'): {sync:.1f} s, ratio {sync / cold:.2f}"
         )
     print(f"main process: peak {_peak_mb():.0f} MB; load {os.getloadavg()}")
 
