@@ -52,7 +52,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time they load on first 
     from . import exports as export
     from . import scenarios as scenario
     from .indicators import registry
-    from .scoring import Assessment, Context, assess, prepare
+    from .scoring import (
+        Assessment,
+        Context,
+        RobustnessResult,
+        assess,
+        prepare,
+        robustness,
+    )
 
 __all__ = [
     "Assessment",
@@ -72,6 +79,8 @@ __all__ = [
     "polygon_areas",
     "prepare",
     "registry",
+    "robustness",
+    "RobustnessResult",
     "scenario",
 ]
 
@@ -81,6 +90,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "assess": (".scoring.assess", "assess"),
     "Assessment": (".scoring.assess", "Assessment"),
     "Context": (".scoring.context", "Context"),
+    "robustness": (".scoring.robustness", "robustness"),
+    "RobustnessResult": (".scoring.robustness", "RobustnessResult"),
     "scenario": (".scenarios", None),
     "export": (".exports", None),
     "registry": (".indicators.registry", None),

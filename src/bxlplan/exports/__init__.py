@@ -21,6 +21,7 @@ from .gis import (
 )
 from .maps import make_map, save_map
 from .postgis import write_assessment_postgis, write_postgis
+from .robustness import robustness_map, write_robustness
 
 map = make_map  # noqa: A001 - bxlplan.export.map, as in the issue's flat API
 save = save_map
@@ -31,6 +32,7 @@ csv = write_csv
 rasters = write_distance_rasters
 assessment = write_assessment
 postgis = write_postgis
+robustness = write_robustness
 postgis_assessment = write_assessment_postgis
 
 __all__ = [
@@ -45,6 +47,8 @@ __all__ = [
     "postgis",
     "postgis_assessment",
     "rasters",
+    "robustness",
+    "robustness_map",
     "save",
     "save_map",
     "shapefile",
@@ -55,5 +59,6 @@ __all__ = [
     "write_geojson",
     "write_gpkg",
     "write_postgis",
+    "write_robustness",
     "write_shapefile",
 ]

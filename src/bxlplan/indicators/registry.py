@@ -42,6 +42,7 @@ _PLACEHOLDERS = {
     "threshold": r"(?P<threshold>\d+)",
     "function": r"(?P<function>[a-z][a-z0-9_]*)",
     "q": r"(?P<q>[012])",
+    "score": r"(?P<score>overall|diversity|social_mix|services)",
 }
 
 
@@ -133,6 +134,8 @@ class Indicator:
             values["function"] = fns.get(values["function"], {}).get(
                 lang, values["function"]
             )
+        if "score" in values:  # the score's own label
+            values["score"] = describe(f"score_{values['score']}").label(lang)
         text = self.labels[lang]
         for key, value in values.items():
             text = text.replace("{" + key + "}", str(value))
@@ -293,7 +296,8 @@ def markdown(lang: str = "en") -> str:
         "`python -m bxlplan.indicators.registry > docs/indicators.md`; do not edit by "
         "hand. `{category}` is a facility category of `layers/facilities.yaml`, "
         "`{threshold}` its walking threshold in metres, `{function}` a land-use "
-        "function of `layers/functions.yaml`, `{q}` a Hill order (0, 1, 2).",
+        "function of `layers/functions.yaml`, `{q}` a Hill order (0, 1, 2), `{score}` "
+        "one of the four scores (overall, diversity, social_mix, services).",
         "",
         "| column | label | unit | weighting |",
         "|---|---|---|---|",

@@ -16,12 +16,14 @@ from .assess import Assessment, assess, validate_areas
 from .baseline import facility_table, prepare
 from .context import CategoryAccess, Context
 from .origins import make_origins
+from .robustness import RobustnessResult, robustness
 from .scores import score_table, scoring_config
 
 __all__ = [
     "Assessment",
     "CategoryAccess",
     "Context",
+    "RobustnessResult",
     "access_table",
     "aggregate",
     "assess",
@@ -29,6 +31,7 @@ __all__ = [
     "facility_table",
     "make_origins",
     "prepare",
+    "robustness",
     "score_table",
     "scoring_config",
     "shortage_zones",
