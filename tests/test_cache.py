@@ -64,13 +64,15 @@ def test_key_follows_inputs_catalog_and_preparation_settings(
 
     # preparation keys of the scoring file change it ...
     for k, v in [("origins_cell_m", 200.0), ("gravity_beta_at_threshold", 3.0),
-                 ("activity_mix_distance_m", 600.0), ("income_classes", 4)]:  # fmt: skip
+                 ("activity_mix_distance_m", 600.0), ("income_classes", 4),
+                 ("access_search_factor", 2.0)]:  # fmt: skip
         assert _key(data, {**base, k: v}) != key, k
     assert _key(data, base, distance="euclidean") != key
     # ... the scoring-only keys do not: the entry is reused, only re-scored
     weights = {w: 1.0 + i for i, w in enumerate(base["weights"])}
     scoring_only = {**base, "weights": weights, "population_floor": 50.0,
-                    "landuse_unmapped_max": 0.8}  # fmt: skip
+                    "landuse_unmapped_max": 0.8,
+                    "thresholds": {"pharmacy": 600}}  # re-derived on a hit  # fmt: skip
     assert _key(data, scoring_only) == key
 
     # a user population file enters by its content

@@ -212,3 +212,29 @@ def test_cli_threshold_is_checked_before_the_preparation(tmp_path, monkeypatch):
     )  # fmt: skip
     assert res.exit_code != 0
     assert "pharmacie" in res.output and "known categories" in res.output
+
+
+def test_cli_threshold_reaches_the_preparation(tmp_path, monkeypatch, pack):
+    """--threshold is merged over the scoring file and handed to prepare()."""
+    from typer.testing import CliRunner
+
+    import bxlplan.scoring.baseline as baseline
+    from bxlplan.cli import app
+
+    seen = {}
+
+    def stop(*_a, config=None, **_k):
+        seen.update(config)
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(baseline, "prepare", stop)
+    scoring = tmp_path / "scoring.yaml"
+    scoring.write_text("thresholds: {pharmacy: 600, library: 500}\n", encoding="utf-8")
+    res = CliRunner().invoke(
+        app,
+        ["assess", "--data", str(pack), "--out", str(tmp_path / "o"), "--units",
+         "communes", "--scoring", str(scoring), "--threshold", "pharmacy=700",
+         "--threshold", "transit_stop=300"],
+    )  # fmt: skip
+    assert "stop here" in res.output
+    assert seen["thresholds"] == {"pharmacy": 700, "library": 500, "transit_stop": 300}
