@@ -169,7 +169,7 @@ def _assessment(n: int = 3) -> Assessment:
         geometry=[areas.geometry.iloc[0]],
         crs=areas.crs,
     )
-    return Assessment(areas, zones, context=None)  # type: ignore[arg-type]
+    return Assessment(areas, context=None, zones=zones)  # type: ignore[arg-type]
 
 
 def test_assessment_summary_is_escaped_and_small() -> None:

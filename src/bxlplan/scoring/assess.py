@@ -10,7 +10,7 @@ modified inputs.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +44,15 @@ class Assessment:
     areas
         One row per area: ``area_id``, names, indicators, ``score_*`` and ``flags``;
         provenance in ``areas.attrs["bxlplan"]`` (also :attr:`provenance`).
-    shortage_zones
-        Inhabited land beyond each category's threshold (``category``,
-        ``threshold_m``, ``population_est``).
     context
         The prepared context the assessment used (:func:`prepare`).
+    zones
+        The shortage zones once made (None until :attr:`shortage_zones` is first read);
+        given, they are used as they are.
+    shortage_zones
+        Inhabited land beyond each category's threshold (``category``,
+        ``threshold_m``, ``population_est``): the context's, made on first use (the
+        unions take seconds; a scenario's "after" assessment never needs them).
 
     In a notebook the object shows a summary (counts, score medians, flags, missing and
     partial categories), not its rows; :meth:`explore` maps it and :meth:`to_file`
@@ -56,8 +60,15 @@ class Assessment:
     """
 
     areas: gpd.GeoDataFrame
-    shortage_zones: gpd.GeoDataFrame
     context: Context
+    zones: gpd.GeoDataFrame | None = field(default=None, repr=False)
+
+    @property
+    def shortage_zones(self) -> gpd.GeoDataFrame:
+        """Inhabited land beyond each category's threshold (see the class)."""
+        if self.zones is None:
+            self.zones = shortage_zones(self.context)
+        return self.zones
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -91,7 +102,13 @@ class Assessment:
             "flags": per_area.value_counts().sort_index().to_dict(),
             "missing": list(params.get("missing_categories", [])),
             "partial": dict(params.get("partial_categories", {})),
-            "shortage_zones": len(self.shortage_zones),
+            # without the unions (seconds): categories with an origin beyond reach
+            "shortage_zones": len(self.zones)
+            if self.zones is not None
+            else sum(
+                bool((acc.nearest > acc.threshold_m).any())
+                for acc in self.context.access.values()
+            ),
             "distance": params.get("distance"),
         }
 
@@ -270,10 +287,9 @@ def assess(
     flags = _flags(n, uninhabited, small, unmapped, ctx)
     out = areas.join(ind).join(scores).copy()  # one block per dtype, not hundreds
     out["flags"] = flags
-    shortage = shortage_zones(ctx)
     spread = score_spread(ind.loc[~unscored], complete, ctx.config, n_act)
     out.attrs["bxlplan"] = _provenance(ctx, complete, spread)
-    return Assessment(out, shortage, ctx)
+    return Assessment(out, ctx)
 
 
 def _provenance(
