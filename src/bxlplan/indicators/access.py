@@ -275,10 +275,12 @@ def _origin_inputs(
     graph: StreetGraph, origins: Attachment, rank: np.ndarray, n: int
 ) -> tuple[tuple, np.ndarray]:
     """Origins by search node, contiguous with their costs, numbered along the same
-    curve; the last origins' are kept on the graph (every category reuses them)."""
-    last = getattr(graph, "_last_origins", None)
-    if last is not None and last[0] is origins:
-        return last[1], last[2]
+    curve; the last two origin sets' are kept on the graph (every category reuses
+    them)."""
+    kept = getattr(graph, "_last_origins", None) or []
+    for last in kept:
+        if last[0] is origins:
+            return last[1], last[2]
     o = np.argsort(rank[origins.u], kind="stable")
     m = len(o)
     ends = np.concatenate([rank[origins.u[o]], rank[origins.v[o]]])
@@ -295,7 +297,8 @@ def _origin_inputs(
         o_ptr, ids[by], costs[by], *_index_by(origins.edge[o], len(graph.edges)),
         origins.t[o], origins.offset[o],
     )  # fmt: skip
-    graph._last_origins = (origins, origin_args, o)
+    # the last two: the preparation alternates origins and land cells per category
+    graph._last_origins = [(origins, origin_args, o), *kept[:1]]
     return origin_args, o
 
 
