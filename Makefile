@@ -44,6 +44,9 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_access.py
 	$(BIN)/python benchmarks/bench_maps.py
+	$(BIN)/python benchmarks/bench_iteration.py
+	$(BIN)/python benchmarks/bench_robustness.py
+	$(BIN)/python benchmarks/bench_scenarios.py
 
 # a wheel and an sdist that carry the map assets (hatch_build.py)
 dist: setup

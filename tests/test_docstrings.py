@@ -37,10 +37,8 @@ CODES = {
 PENDING = {
     "bxlplan.scoring",  # every module of the package (prefix)
     "bxlplan.scenarios.run",
-    "bxlplan.scenarios.batch",
     "bxlplan.exports.postgis",
     "bxlplan.loading.postgis",
-    "bxlplan.parallel",
     "bxlplan.indicators.access",
     "bxlplan.cli",
 }

@@ -14,6 +14,8 @@ The everyday verbs, without knowing the folder layout::
     result.to_file("assessment.gpkg")
     bp.scenario.run("scenarios/josaphat.yaml", ctx)
     bp.scenario.compare(["a.yaml", "b.yaml"], ctx)
+    bp.scenario.batch(["a.yaml"], ctx, grid=["programme.dwellings.social=200,400"])
+    bp.robustness(areas, ctx, draws=1000, seed=0)  # rank intervals, robust shortages
     bp.export.map(result.areas)                  # folium map; bp.export.gpkg, .geojson, ...
     bp.registry.describe("score_services")       # what a column means
 
