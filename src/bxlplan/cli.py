@@ -546,12 +546,13 @@ def assess_cmd(
             f"--extent must be one of {', '.join(EXTENTS)}, got '{extent}'"
         )
     formats, to_db = _postgis_choice(formats, db, ("gpkg", "csv"))
+    dsn = db or ""  # given whenever to_db: _postgis_choice refuses postgis without --db
     if formats:
         check_output_set(out, assessment_names(formats), overwrite)
     if to_db:
         from .exports.postgis import ASSESSMENT_TABLES, check_postgis_target
 
-        check_postgis_target(db, schema, ASSESSMENT_TABLES, overwrite=overwrite)
+        check_postgis_target(dsn, schema, ASSESSMENT_TABLES, overwrite=overwrite)
     shown_units = mask_dsn(units)  # a PostGIS table's URL: never its password
     use_cache = _cache_choice(cache, no_cache)
     config = scoring_config(scoring)
@@ -591,7 +592,7 @@ def assess_cmd(
             from .exports.postgis import write_assessment_postgis
 
             tables = write_assessment_postgis(
-                result, db, schema=schema, overwrite=overwrite, perimeters=perimeters,
+                result, dsn, schema=schema, overwrite=overwrite, perimeters=perimeters,
                 extent=extent, run_time=when, progress=steps,
             )  # fmt: skip
             written += tables
@@ -649,7 +650,7 @@ def assess_cmd(
     for path in written:
         console.print(f"wrote {path}", markup=False)
     if to_db:
-        console.print(f"(PostGIS tables, in {mask_dsn(db)})", markup=False)
+        console.print(f"(PostGIS tables, in {mask_dsn(dsn)})", markup=False)
 
 
 def _perimeters(folder: Path) -> dict:
@@ -840,6 +841,7 @@ def scenario_run_cmd(
             f"--format must be files, postgis or files,postgis; got '{fmt}'"
         )
     files_out, to_db = _postgis_choice(formats, db, ("files",))
+    dsn = db or ""  # given whenever to_db: _postgis_choice refuses postgis without --db
 
     def check(scn: Any) -> None:
         if files_out:
@@ -848,7 +850,7 @@ def scenario_run_cmd(
             from .exports.postgis import check_postgis_target, scenario_tables
 
             check_postgis_target(
-                db, schema, scenario_tables(scn.name), overwrite=overwrite,
+                dsn, schema, scenario_tables(scn.name), overwrite=overwrite,
                 output_set=f"scenario:{scn.name}",
             )  # fmt: skip
 
@@ -889,25 +891,25 @@ def scenario_run_cmd(
 
                 for name in summary["variant"]:
                     tables[name] = write_gpkg_postgis(
-                        scenario_folder(target, name) / "scenario.gpkg", db, schema,
+                        scenario_folder(target, name) / "scenario.gpkg", dsn, schema,
                         output_set=f"scenario:{name}", prefix=f"{name}_",
                         overwrite=overwrite, progress=steps,
                     )  # fmt: skip
-    for row in summary.itertuples(index=False):
-        name = row.variant
+    for row in summary.to_dict(orient="records"):
+        name = str(row["variant"])
         console.print(
             f"[bold]{escape(name)}[/]: "
-            f"{row.new_residents:,.0f} new residents; overall score of the pole "
-            f"{_score_text(row.pole_score_overall_before)} -> "
-            f"{_score_text(row.pole_score_overall_after)}; social share of the "
-            f"programme {row.programme_social_share:.0%} (target 15 %)"
+            f"{row['new_residents']:,.0f} new residents; overall score of the pole "
+            f"{_score_text(float(row['pole_score_overall_before']))} -> "
+            f"{_score_text(float(row['pole_score_overall_after']))}; social share of "
+            f"the programme {row['programme_social_share']:.0%} (target 15 %)"
         )
         if files_out:
             console.print(f"  wrote {scenario_folder(out, name)}", markup=False)
         for table in tables.get(name, []):
             console.print(f"  wrote {table}", markup=False)
         if tables.get(name):
-            console.print(f"  (PostGIS tables, in {mask_dsn(db)})", markup=False)
+            console.print(f"  (PostGIS tables, in {mask_dsn(dsn)})", markup=False)
     if files_out and n > 1:
         console.print(f"wrote {out / SUMMARY_FILE}", markup=False)
 

@@ -183,7 +183,7 @@ def class_palette(n: int) -> list[str]:
     >>> class_palette(2)
     ['#ffffd9ff', '#081d58ff']
     """
-    colours = cm.linear.YlGnBu_09.scale(0, max(n - 1, 1))
+    colours = cm.linear.YlGnBu_09.scale(0, max(n - 1, 1))  # type: ignore[attr-defined]
     return [colours(i) for i in range(n)]
 
 

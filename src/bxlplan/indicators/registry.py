@@ -134,8 +134,9 @@ class Indicator:
             values["function"] = fns.get(values["function"], {}).get(
                 lang, values["function"]
             )
-        if "score" in values:  # the score's own label
-            values["score"] = describe(f"score_{values['score']}").label(lang)
+        score = describe(f"score_{values['score']}") if "score" in values else None
+        if score is not None:  # the score's own label
+            values["score"] = score.label(lang)
         text = self.labels[lang]
         for key, value in values.items():
             text = text.replace("{" + key + "}", str(value))

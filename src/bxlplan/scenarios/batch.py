@@ -142,12 +142,12 @@ def parse_grid(
     if grid is None:
         return {}
     if isinstance(grid, Mapping):
-        out = {str(k): list(v) for k, v in grid.items()}
-        for key, values in out.items():
+        given = {str(k): list(v) for k, v in grid.items()}
+        for key, values in given.items():
             _check_key(key, key)
             if not values:
                 raise ConfigError(f"--grid {key}: give at least one value")
-        return out
+        return given
     out: dict[str, list[Any]] = {}
     for option in grid:
         key, sep, raw = str(option).partition("=")
@@ -429,7 +429,7 @@ class _Baseline:
 def _detach(res: ScenarioResult, ctx: Context) -> ScenarioResult:
     """Replace what ``res`` shares with ``ctx`` by placeholders (small to send)."""
     after = res.context_after
-    shared = {
+    shared: dict[str, Any] = {
         f.name: _Baseline(f.name)
         for f in dataclasses.fields(after)
         if getattr(after, f.name) is getattr(ctx, f.name)
