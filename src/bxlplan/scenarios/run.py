@@ -49,6 +49,37 @@ __all__ = [
 
 @dataclass
 class ScenarioResult:
+    """One scenario run: the pole and its surroundings before and after.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario file, read and validated.
+    areas : GeoDataFrame
+        The pole and its surroundings with ``<column>_before``, ``_after`` and
+        ``_change`` for the scores and headline indicators.
+    table : DataFrame
+        Every indicator per area: ``before``, ``after``, ``change``.
+    demand : DataFrame
+        Places needed by the new residents per category against the capacity within
+        reach, with a ``status`` (surplus, shortfall, unknown) and a note.
+    social_housing : dict
+        The programme's social share against the target.
+    before, after : Assessment
+        The two assessments of the pole and its surroundings.
+    new_facilities : GeoDataFrame
+        The programme's facilities, placed.
+    context_after : Context
+        The baseline with the programme applied.
+
+    Examples
+    --------
+    >>> import bxlplan as bp
+    >>> ctx = bp.prepare(cache=True)  # doctest: +SKIP
+    >>> res = bp.scenario.run("scenarios/josaphat.yaml", ctx)  # doctest: +SKIP
+    >>> res.table.query("indicator == 'score_overall'")  # doctest: +SKIP
+    """
+
     scenario: Scenario
     areas: gpd.GeoDataFrame  # pole + surroundings, with before / after / change columns
     table: pd.DataFrame  # indicator x area: before, after, change
@@ -61,7 +92,27 @@ class ScenarioResult:
 
 
 def perimeter_of(scn: Scenario, ctx: Context) -> shapely.Geometry:
-    """The pole's perimeter (EPSG:31370)."""
+    """The pole's perimeter (EPSG:31370).
+
+    Parameters
+    ----------
+    scn : Scenario
+        A scenario read by :func:`~bxlplan.scenarios.spec.read_scenario`.
+    ctx : Context
+        The prepared baseline (its neighbourhoods, for perimeters given as codes).
+
+    Returns
+    -------
+    shapely.Geometry
+        The perimeter.
+
+    Examples
+    --------
+    >>> import bxlplan as bp
+    >>> ctx = bp.prepare(cache=True)  # doctest: +SKIP
+    >>> scn = bp.scenario.read("scenarios/josaphat.yaml")  # doctest: +SKIP
+    >>> perimeter_of(scn, ctx).area / 1e4  # hectares  # doctest: +SKIP
+    """
     return perimeter_area(scn, ctx.neighbourhoods).geometry.iloc[0]
 
 
@@ -96,7 +147,33 @@ def _split_by_shares(
 
 
 def apply_scenario(scn: Scenario, ctx: Context) -> tuple[Context, gpd.GeoDataFrame]:
-    """A new context with the programme applied (see the module docstring)."""
+    """A new context with the programme applied (see the module docstring).
+
+    Parameters
+    ----------
+    scn : Scenario
+        The scenario.
+    ctx : Context
+        The prepared baseline (left unchanged).
+
+    Returns
+    -------
+    tuple of Context and GeoDataFrame
+        The context with the new residents, facilities and land use (access
+        recomputed), and the new facilities.
+
+    Raises
+    ------
+    ConfigError
+        When a new facility lies outside the region.
+
+    Examples
+    --------
+    >>> import bxlplan as bp
+    >>> ctx = bp.prepare(cache=True)  # doctest: +SKIP
+    >>> after, new = apply_scenario(bp.scenario.read("scenarios/josaphat.yaml"), ctx)  # doctest: +SKIP
+    >>> after.origins["population"].sum() - ctx.origins["population"].sum()  # doctest: +SKIP
+    """
     defaults = read_catalog_file("scenario_defaults.yaml")
     perimeter = perimeter_of(scn, ctx)
     origins = ctx.origins
@@ -282,7 +359,33 @@ def _demand(
 
 
 def run_scenario(path: str | Path, ctx: Context) -> ScenarioResult:
-    """Run one scenario file against a prepared baseline context."""
+    """Run one scenario file against a prepared baseline context.
+
+    Parameters
+    ----------
+    path : str or Path
+        The scenario file (``scenarios/*.yaml``).
+    ctx : Context
+        The prepared baseline (:func:`bxlplan.prepare`).
+
+    Returns
+    -------
+    ScenarioResult
+        Before, after and change for the pole and its surroundings.
+
+    Raises
+    ------
+    ConfigError
+        When the scenario file is invalid (located, see
+        :func:`~bxlplan.scenarios.spec.read_scenario`).
+
+    Examples
+    --------
+    >>> import bxlplan as bp
+    >>> ctx = bp.prepare(cache=True)  # doctest: +SKIP
+    >>> res = run_scenario("scenarios/josaphat.yaml", ctx)  # doctest: +SKIP
+    >>> res.demand[["category", "status"]]  # doctest: +SKIP
+    """
     region = ctx.communes
     scn = read_scenario(path, region=region, neighbourhoods=ctx.neighbourhoods)
     areas = _areas(scn, ctx)
@@ -347,7 +450,34 @@ def run_scenario(path: str | Path, ctx: Context) -> ScenarioResult:
 def compare_scenarios(
     paths: Sequence[str | Path], ctx: Context
 ) -> tuple[pd.DataFrame, list[ScenarioResult]]:
-    """Run several scenarios (variants) and put their key results side by side."""
+    """Run several scenarios (variants) and put their key results side by side.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        The scenario files.
+    ctx : Context
+        The prepared baseline.
+
+    Returns
+    -------
+    tuple of DataFrame and list of ScenarioResult
+        One row per variant (headline figures), and the runs.
+
+    Raises
+    ------
+    DataError
+        When no file is given.
+    ConfigError
+        When a scenario file is invalid.
+
+    Examples
+    --------
+    >>> import bxlplan as bp
+    >>> ctx = bp.prepare(cache=True)  # doctest: +SKIP
+    >>> table, runs = compare_scenarios(["scenarios/josaphat.yaml",
+    ...                                  "scenarios/josaphat_more_social.yaml"], ctx)  # doctest: +SKIP
+    """
     if not paths:
         raise DataError("give at least one scenario file to compare")
     results = [run_scenario(p, ctx) for p in paths]

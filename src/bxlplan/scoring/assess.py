@@ -39,7 +39,9 @@ SCORES = ["score_overall", "score_diversity", "score_social_mix", "score_service
 class Assessment:
     """Scored areas plus shortage zones, with provenance and parameters.
 
-    Attributes
+    :func:`assess` makes them; the constructor is for results built by other means.
+
+    Parameters
     ----------
     areas
         One row per area: ``area_id``, names, indicators, ``score_*`` and ``flags``;
@@ -49,14 +51,30 @@ class Assessment:
     zones
         The shortage zones once made (None until :attr:`shortage_zones` is first read);
         given, they are used as they are.
-    shortage_zones
-        Inhabited land beyond each category's threshold (``category``,
-        ``threshold_m``, ``population_est``): the context's, made on first use (the
-        unions take seconds; a scenario's "after" assessment never needs them).
 
+    Notes
+    -----
+    :attr:`shortage_zones` gives the inhabited land beyond each category's threshold
+    (``category``, ``threshold_m``, ``population_est``): the context's, made on first
+    use (the unions take seconds; a scenario's "after" assessment never needs them).
     In a notebook the object shows a summary (counts, score medians, flags, missing and
     partial categories), not its rows; :meth:`explore` maps it and :meth:`to_file`
     writes it.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> areas = gpd.GeoDataFrame({"area_id": ["a", "b"], "score_overall": [40.0, None],
+    ...     "flags": ["", "uninhabited"]}, crs=31370,
+    ...     geometry=[shapely.box(149000, 170000, 149500, 170500),
+    ...               shapely.box(149500, 170000, 150000, 170500)])
+    >>> zones = gpd.GeoDataFrame({"category": ["pharmacy"], "threshold_m": [800],
+    ...     "population_est": [120.0]}, geometry=[areas.geometry[0]], crs=31370)
+    >>> result = Assessment(areas, context=None, zones=zones)
+    >>> result
+    <Assessment: 2 areas, 1 scored, 1 shortage zones>
+    >>> result.flags.values.tolist()
+    [['a', ''], ['b', 'uninhabited']]
     """
 
     areas: gpd.GeoDataFrame
@@ -161,6 +179,36 @@ class Assessment:
         Defaults: the column as a choropleth, a tooltip with the area's identifier,
         name and scores, grey areas where the column is NaN (not scored); any keyword
         of ``explore`` overrides them.
+
+        Parameters
+        ----------
+        column : str, default "score_overall"
+            The column to colour the areas by.
+        **kwargs
+            Keywords of :meth:`geopandas.GeoDataFrame.explore`, over the defaults.
+
+        Returns
+        -------
+        folium.Map
+            The map (shown by a notebook).
+
+        Raises
+        ------
+        DataError
+            When the assessment has no such column (the scores are listed).
+
+        Examples
+        --------
+        >>> import geopandas as gpd, shapely
+        >>> areas = gpd.GeoDataFrame({"area_id": ["a", "b"], "score_overall": [40.0, None],
+        ...     "flags": ["", "uninhabited"]}, crs=31370,
+        ...     geometry=[shapely.box(149000, 170000, 149500, 170500),
+        ...               shapely.box(149500, 170000, 150000, 170500)])
+        >>> zones = gpd.GeoDataFrame({"category": ["pharmacy"], "threshold_m": [800],
+        ...     "population_est": [120.0]}, geometry=[areas.geometry[0]], crs=31370)
+        >>> result = Assessment(areas, context=None, zones=zones)
+        >>> type(result.explore()).__name__
+        'Map'
         """
         areas = self.areas
         if column not in areas:
@@ -184,15 +232,43 @@ class Assessment:
         return areas.to_crs(4326).explore(**options)
 
     def to_file(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write one GeoPackage: the areas (layer ``areas``) and one
-        ``shortage_<category>`` layer per category, with the provenance in each
-        layer's metadata (as ``bxlplan assess`` writes them).
+        """Write one GeoPackage: the areas and one layer of shortage zones per category.
+
+        The layers are ``areas`` and ``shortage_<category>``, with the provenance in
+        each layer's metadata (as ``bxlplan assess`` writes them), written atomically.
+
+        Parameters
+        ----------
+        path : str or Path
+            The GeoPackage (``.gpkg``).
+        overwrite : bool, default False
+            Replace ``path`` when it exists.
+
+        Returns
+        -------
+        Path
+            ``path``.
 
         Raises
         ------
         DataError
             When ``path`` does not end in ``.gpkg``, or exists and ``overwrite`` is
             False.
+
+        Examples
+        --------
+        >>> import geopandas as gpd, shapely
+        >>> areas = gpd.GeoDataFrame({"area_id": ["a", "b"], "score_overall": [40.0, None],
+        ...     "flags": ["", "uninhabited"]}, crs=31370,
+        ...     geometry=[shapely.box(149000, 170000, 149500, 170500),
+        ...               shapely.box(149500, 170000, 150000, 170500)])
+        >>> zones = gpd.GeoDataFrame({"category": ["pharmacy"], "threshold_m": [800],
+        ...     "population_est": [120.0]}, geometry=[areas.geometry[0]], crs=31370)
+        >>> result = Assessment(areas, context=None, zones=zones)
+        >>> import tempfile, pyogrio
+        >>> path = result.to_file(Path(tempfile.mkdtemp()) / "result.gpkg")
+        >>> sorted(name for name, _ in pyogrio.list_layers(path))
+        ['areas', 'shortage_pharmacy']
         """
         path = Path(path)
         if path.suffix.lower() != ".gpkg":
@@ -211,9 +287,40 @@ class Assessment:
 def validate_areas(
     areas: Any, data: str | Path | None = None, *, check_region: bool = True
 ) -> gpd.GeoDataFrame:
-    """Check the areas given to :func:`assess` (see
-    :func:`bxlplan.loading.load.polygon_areas`): a GeoDataFrame of polygons with a CRS,
-    reprojected to EPSG:31370, with a unique ``area_id``."""
+    """Check the areas given to :func:`assess`, before any preparation.
+
+    See :func:`bxlplan.loading.load.polygon_areas`: a GeoDataFrame of polygons with a
+    CRS, reprojected to EPSG:31370, with a unique ``area_id``.
+
+    Parameters
+    ----------
+    areas : GeoDataFrame
+        The areas, in any CRS.
+    data : str or Path, optional
+        The data folder (its region outline; default ``$BXLPLAN_DATA``).
+    check_region : bool, default True
+        Refuse areas outside the Brussels region.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The areas in EPSG:31370 with ``area_id``.
+
+    Raises
+    ------
+    DataError
+        When they are not polygons with a CRS, repeat identifiers or lie outside the
+        region.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> lonlat = gpd.GeoDataFrame({"code": ["x"]}, crs=4326,
+    ...     geometry=[shapely.box(4.35, 50.84, 4.36, 50.85)])
+    >>> checked = validate_areas(lonlat, check_region=False)
+    >>> checked.crs.to_epsg(), checked["area_id"].tolist()
+    (31370, ['x'])
+    """
     return polygon_areas(areas, data=data, check_region=check_region)
 
 
@@ -257,6 +364,16 @@ def assess(
     DataError
         When the areas are not polygons with a CRS, lie outside the region (checked
         when no context is given) or repeat identifiers; before any preparation.
+
+    Examples
+    --------
+    Any polygons, prepared once and assessed many times (the preparation takes
+    tens of seconds, minutes without the cache):
+
+    >>> import bxlplan as bp
+    >>> ctx = bp.prepare(cache=True)  # doctest: +SKIP
+    >>> result = assess(bp.areas("neighbourhoods"), ctx)  # doctest: +SKIP
+    >>> result.areas.nsmallest(3, "score_services")  # doctest: +SKIP
     """
     if ctx is None:  # the areas are checked before minutes of preparation
         areas = validate_areas(areas, data)
