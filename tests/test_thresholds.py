@@ -238,3 +238,15 @@ def test_cli_threshold_reaches_the_preparation(tmp_path, monkeypatch, pack):
     )  # fmt: skip
     assert "stop here" in res.output
     assert seen["thresholds"] == {"pharmacy": 700, "library": 500, "transit_stop": 300}
+
+
+def test_pickled_access_keeps_pairs_and_read_only_store():
+    """The cache pickles the reach once (the pairs are its prefix) and gets both back."""
+    import pickle
+
+    ctx = _tiny()
+    back = pickle.loads(pickle.dumps(ctx))
+    _assert_same_access(back, ctx)
+    assert not back.access["pharmacy"].reach.distance.flags.writeable
+    derived = with_thresholds(back, {"pharmacy": 550})
+    _assert_same_access(derived, with_thresholds(ctx, {"pharmacy": 550}))

@@ -99,15 +99,7 @@ def _within(
     count, gravity = within_sums(reach.origin, reach.distance, k, n, -beta_k / thr)
     # views of the read-only stored arrays, not copies (a write raises, never
     # corrupts the store)
-    pairs = pd.DataFrame(
-        {
-            "origin": reach.origin[:k],
-            "facility": reach.facility[:k],
-            "distance": reach.distance[:k],
-        },
-        copy=False,
-    )
-    return count, gravity, pairs
+    return count, gravity, reach.within(thr)
 
 
 def _capacity(sub: gpd.GeoDataFrame, ids: np.ndarray) -> pd.Series | None:

@@ -64,6 +64,33 @@ class Reach:
     def __len__(self) -> int:
         return len(self.distance)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # unpickled arrays come back writeable: the store stays read-only
+        self.__dict__.update(state)
+        for name in ("origin", "facility", "distance"):
+            getattr(self, name).flags.writeable = False
+
+    def within(self, threshold_m: float) -> pd.DataFrame:
+        """The pairs within ``threshold_m``: ``origin``, ``facility``, ``distance``
+        (views of the read-only store, in distance order).
+
+        Examples
+        --------
+        >>> r = Reach(900.0, np.array([3, 0, 3], np.int32), np.array([1, 0, 0], np.int32),
+        ...           np.array([120.0, 400.0, 850.0]))
+        >>> r.within(400).to_dict("list")
+        {'origin': [3, 0], 'facility': [1, 0], 'distance': [120.0, 400.0]}
+        """
+        k = int(np.searchsorted(self.distance, threshold_m, side="right"))
+        return pd.DataFrame(
+            {
+                "origin": self.origin[:k],
+                "facility": self.facility[:k],
+                "distance": self.distance[:k],
+            },
+            copy=False,
+        )
+
 
 @dataclass
 class CategoryAccess:
@@ -105,6 +132,18 @@ class CategoryAccess:
     facility_ids: NDArray[Any]
     capacity: pd.Series | None = None
     reach: Reach | None = field(default=None, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the pairs are a prefix of the stored reach: not pickled twice (the cache)
+        state = dict(self.__dict__)
+        if self.reach is not None:
+            state["pairs"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.pairs is None and self.reach is not None:
+            self.pairs = self.reach.within(self.threshold_m)
 
 
 @dataclass
