@@ -27,6 +27,7 @@ from ..loading.catalog import get_spec
 from ..loading.expect import require_plausible
 from ..loading.facilities import categories as facility_categories
 from ..loading.facilities import load_facilities
+from ..loading.layers import land_use_functions
 from ..loading.load import load
 from ..loading.population import RESIDENTIAL_FUNCTIONS, estimate_population
 from .access import compute_access, with_thresholds
@@ -39,16 +40,6 @@ from .scores import scoring_config, validate_scoring
 __all__ = ["check_network_coverage", "facility_table", "prepare"]
 
 log = logging.getLogger(__name__)
-
-FUNCTION_ORDER = [
-    "green",
-    "transport",
-    "facilities",
-    "economic",
-    "mixed",
-    "housing",
-    "other",
-]
 
 
 def _zoning(data: Path, green: gpd.GeoDataFrame, report: list[str]) -> gpd.GeoDataFrame:
@@ -217,7 +208,7 @@ def _prepare(
     zoning = _zoning(
         folder, green, report
     )  # PRAS when fetched, else OSM land use + green
-    surface = landuse_surface(zoning, FUNCTION_ORDER)
+    surface = landuse_surface(zoning, list(land_use_functions()))  # overlap order
     step("estimating population")
     cell = float(config.get("origins_cell_m", 100))
     grid = make_grid(region, cell, "square")
