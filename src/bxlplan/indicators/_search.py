@@ -239,6 +239,19 @@ def within_sums(origin, distance, k, n, scale):
         Number of origins (length of the outputs).
     scale
         ``-beta``: the gravity weight of a pair is ``exp(scale * distance)``.
+
+    Returns
+    -------
+    tuple of ndarray
+        Count and gravity sum per origin (float64, length ``n``).
+
+    Examples
+    --------
+    >>> origin = np.array([1, 0, 1, 2])
+    >>> distance = np.array([0.0, 100.0, 200.0, 900.0])
+    >>> count, gravity = within_sums(origin, distance, 3, 3, -0.01)
+    >>> count.tolist(), gravity.round(4).tolist()
+    ([1.0, 2.0, 0.0], [0.3679, 1.1353, 0.0])
     """
     count = np.zeros(n)
     gravity = np.zeros(n)

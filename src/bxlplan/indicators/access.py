@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -54,7 +55,32 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Attachment:
-    """Points attached to street edges: end nodes, position along, edge length, offset."""
+    """Points attached to street edges: end nodes, position along, edge length, offset.
+
+    Built by :meth:`StreetGraph.attach`; every array has one value per point.
+
+    Parameters
+    ----------
+    edge
+        Index of the edge (row of the graph's edges) each point is attached to.
+    u, v
+        End nodes of that edge.
+    t
+        Position along the edge, metres from ``u``.
+    length
+        Length of the edge, metres.
+    offset
+        Straight-line distance from the point to the edge, metres.
+
+    Examples
+    --------
+    >>> a = Attachment(
+    ...     edge=np.array([0]), u=np.array([0]), v=np.array([1]),
+    ...     t=np.array([30.0]), length=np.array([100.0]), offset=np.array([4.0]),
+    ... )
+    >>> len(a), float(a.length[0] - a.t[0])
+    (1, 70.0)
+    """
 
     edge: np.ndarray
     u: np.ndarray
@@ -75,7 +101,23 @@ class StreetGraph:
     edges
         Edges with ``u``, ``v``, ``length`` and line geometries running from ``u`` to
         ``v`` (``bxlplan.load("streets")``).
+
+    Examples
+    --------
+    A 3 x 3 grid of 100 m streets (12 edges, 9 nodes):
+
+    >>> import shapely
+    >>> from bxlplan.loading.network import edges_from_lines
+    >>> lines = [shapely.LineString([(x, y), (x + 100, y)])
+    ...          for x in (0, 100) for y in (0, 100, 200)]
+    >>> lines += [shapely.LineString([(x, y), (x, y + 100)])
+    ...           for x in (0, 100, 200) for y in (0, 100)]
+    >>> g = StreetGraph(edges_from_lines(np.array(lines, dtype=object)))
+    >>> g.n_nodes, len(g.edges)
+    (9, 12)
     """
+
+    _last_origins: list[tuple[Attachment, tuple, np.ndarray]]
 
     def __init__(self, edges: gpd.GeoDataFrame) -> None:
         self.edges = edges.reset_index(drop=True)
@@ -93,14 +135,26 @@ class StreetGraph:
         return {k: v for k, v in self.__dict__.items() if k != "_last_origins"}
 
     def search_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The graph as the compiled search reads it: nodes renumbered in a Morton
-        (Z-order) curve of 20 m cells, so that a search reads nearby memory.
+        """The graph as the compiled search reads it, in a spatial node order.
+
+        Nodes are renumbered along a Morton (Z-order) curve of 20 m cells, so that a
+        search reads nearby memory.
 
         Returns
         -------
         tuple of ndarray
             ``rank`` (node id -> search id), and the CSR ``indptr``, ``indices``,
             ``weights`` in search ids. Built once, kept.
+
+        Examples
+        --------
+        >>> import shapely
+        >>> from bxlplan.loading.network import edges_from_lines
+        >>> street = shapely.LineString([(0, 0), (100, 0), (100, 100)])
+        >>> g = StreetGraph(edges_from_lines(np.array([street], dtype=object)))
+        >>> rank, indptr, indices, weights = g.search_order()
+        >>> len(rank), len(indptr) - 1, float(weights.sum())
+        (2, 2, 400.0)
         """
         cached = getattr(self, "_search", None)
         if cached is None:
@@ -217,8 +271,31 @@ class StreetGraph:
         )
 
     def nearest(self, origins: Attachment, facilities: Attachment) -> np.ndarray:
-        """Network distance from each origin to its nearest facility (m; inf if none):
-        one search seeded from every facility at once."""
+        """Network distance from each origin to its nearest facility.
+
+        One search seeded from every facility at once.
+
+        Parameters
+        ----------
+        origins, facilities
+            Attached points (:meth:`attach`).
+
+        Returns
+        -------
+        ndarray
+            Distance in metres for each origin (``inf`` where no facility is reached).
+
+        Examples
+        --------
+        >>> import shapely
+        >>> from bxlplan.loading.network import edges_from_lines
+        >>> street = shapely.LineString([(0, 0), (300, 0)])
+        >>> g = StreetGraph(edges_from_lines(np.array([street], dtype=object)))
+        >>> o = g.attach(shapely.points([(10, 5), (290, 5)]))
+        >>> f = g.attach(shapely.points([(100, -5), (200, 0)]))
+        >>> g.nearest(o, f).tolist()
+        [100.0, 95.0]
+        """
         out = np.full(len(origins), np.inf)
         if len(facilities) and len(origins):
             group = np.zeros(len(facilities), dtype=np.int64)
@@ -228,10 +305,27 @@ class StreetGraph:
             out[o_order[res[0]]] = res[2]
         return out
 
-    def to_networkx(self):
-        """The graph as a networkx MultiGraph (string node keys, ``x``/``y`` node
-        attributes, ``geom`` edge geometries, ``crs`` graph attribute): the form cityseer's
-        ``io.network_structure_from_nx`` reads."""
+    def to_networkx(self) -> Any:
+        """The graph as a networkx MultiGraph, the form cityseer reads.
+
+        What cityseer's ``io.network_structure_from_nx`` reads: string node keys,
+        ``x``/``y`` node attributes, ``geom`` edge geometries, ``crs`` graph attribute.
+
+        Returns
+        -------
+        networkx.MultiGraph
+            One node per graph node, one edge per street edge.
+
+        Examples
+        --------
+        >>> import shapely
+        >>> from bxlplan.loading.network import edges_from_lines
+        >>> street = shapely.LineString([(0, 0), (100, 0), (100, 100)])
+        >>> g = StreetGraph(edges_from_lines(np.array([street], dtype=object)))
+        >>> G = g.to_networkx()
+        >>> G.number_of_nodes(), G.number_of_edges(), sorted(G.nodes)
+        (2, 1, ['0', '1'])
+        """
         import networkx as nx
 
         G = nx.MultiGraph()
@@ -311,7 +405,7 @@ def _searches(
     limit: float,
     levels: np.ndarray,
     chunk: int,
-) -> list:
+) -> tuple[list, np.ndarray]:
     """Run the bounded searches of every group, chunks of groups on a thread per core
     (the compiled search releases the GIL); returns each chunk's result and the origin
     order."""
@@ -325,7 +419,7 @@ def _searches(
     def search(start: int):
         chunk_groups = np.arange(start, min(start + chunk, n_groups))
         counts = np.zeros((len(origins) if len(levels) else 0, len(levels)), np.int64)
-        res = bounded_search(
+        res = bounded_search(  # type: ignore[call-arg]  # a numba dispatcher
             *graph_args, chunk_groups, *facility_args, *origin_args, float(limit),
             levels, counts,
         )  # fmt: skip
@@ -460,8 +554,31 @@ def counts_within_network(
 def counts_within(
     pairs: pd.DataFrame, n_origins: int, distances: list[float]
 ) -> dict[float, np.ndarray]:
-    """Number of facilities within each distance of every origin, from
-    :func:`pair_distances` pairs (computed with ``limit >= max(distances)``)."""
+    """Number of facilities within each distance of every origin, from pairs.
+
+    Parameters
+    ----------
+    pairs
+        ``origin``, ``facility`` and ``distance`` of the pairs (:func:`pair_distances`,
+        computed with ``limit >= max(distances)``).
+    n_origins
+        Number of origins (length of each count array).
+    distances
+        The distances, metres.
+
+    Returns
+    -------
+    dict
+        Distance -> count per origin (int64).
+
+    Examples
+    --------
+    >>> pairs = pd.DataFrame(
+    ...     {"origin": [0, 0, 2], "facility": [7, 8, 7], "distance": [100.0, 400.0, 250.0]}
+    ... )
+    >>> counts_within(pairs, 3, [300, 500])
+    {300: array([1, 0, 1]), 500: array([2, 0, 1])}
+    """
     origin = pairs["origin"].to_numpy()
     dist = pairs["distance"].to_numpy()
     return {d: np.bincount(origin[dist <= d], minlength=n_origins) for d in distances}
@@ -490,6 +607,16 @@ def two_step_fca(
     ndarray
         Supply per resident :math:`A_i` of each origin (0 where no facility is within
         reach; NaN where the category has no capacity data).
+
+    Examples
+    --------
+    One facility of capacity 10 reached by two origins of 20 and 30 residents:
+
+    >>> pairs = pd.DataFrame(
+    ...     {"origin": [0, 1], "facility": [5, 5], "distance": [100.0, 200.0]}
+    ... )
+    >>> two_step_fca(pairs, pd.Series({5: 10.0}), np.array([20, 30, 40])).tolist()
+    [0.2, 0.2, 0.0]
     """
     demand = np.asarray(demand, dtype=float)
     if len(pairs) == 0:
@@ -505,7 +632,26 @@ def two_step_fca(
 
 
 def euclidean_nearest(origins: np.ndarray, facilities: np.ndarray) -> np.ndarray:
-    """Straight-line distance to the nearest facility: an explicit fallback only."""
+    """Straight-line distance to the nearest facility: an explicit fallback only.
+
+    Parameters
+    ----------
+    origins, facilities
+        Point geometries (arrays of shapely points) in a metric CRS.
+
+    Returns
+    -------
+    ndarray
+        Distance in metres from each origin (``inf`` for all if there is no facility).
+
+    Examples
+    --------
+    >>> o = shapely.points([(0, 0), (3, 0)])
+    >>> euclidean_nearest(o, shapely.points([(3, 4)])).tolist()
+    [5.0, 4.0]
+    >>> euclidean_nearest(o, shapely.points(np.empty((0, 2)))).tolist()
+    [inf, inf]
+    """
     if len(facilities) == 0:
         return np.full(len(origins), np.inf)
     tree = shapely.STRtree(facilities)
