@@ -39,11 +39,12 @@ DISTANCES = ("network", "euclidean")
 
 @dataclass(frozen=True)
 class Reach:
-    """Every (origin, facility) pair of one category within the search limit, sorted by
-    distance: what a change of threshold is re-derived from without the graph
+    """Every (origin, facility) pair of one category within the search limit.
+
+    Sorted by distance: what a change of threshold is re-derived from without the graph
     (:func:`bxlplan.scoring.access.with_thresholds`).
 
-    Attributes
+    Parameters
     ----------
     limit_m
         The search limit, metres: thresholds up to it can be re-derived.
@@ -54,6 +55,13 @@ class Reach:
     distance
         Distance of each pair, metres, ascending (the pairs within a threshold are a
         prefix).
+
+    Examples
+    --------
+    >>> r = Reach(900.0, np.array([3, 0, 3], np.int32), np.array([1, 0, 0], np.int32),
+    ...           np.array([120.0, 400.0, 850.0]))
+    >>> len(r), r.limit_m
+    (3, 900.0)
     """
 
     limit_m: float
@@ -71,8 +79,17 @@ class Reach:
             getattr(self, name).flags.writeable = False
 
     def within(self, threshold_m: float) -> pd.DataFrame:
-        """The pairs within ``threshold_m``: ``origin``, ``facility``, ``distance``
-        (views of the read-only store, in distance order).
+        """The pairs within ``threshold_m``, in distance order.
+
+        Parameters
+        ----------
+        threshold_m
+            The distance, metres (pairs at exactly this distance are kept).
+
+        Returns
+        -------
+        DataFrame
+            ``origin``, ``facility``, ``distance``: views of the read-only store.
 
         Examples
         --------
@@ -94,10 +111,11 @@ class Reach:
 
 @dataclass
 class CategoryAccess:
-    """Access of every origin to one facility category (arrays aligned with
-    ``Context.origins``).
+    """Access of every origin to one facility category.
 
-    Attributes
+    The arrays are aligned with ``Context.origins``.
+
+    Parameters
     ----------
     threshold_m
         The category's walking threshold (``layers/facilities.yaml`` or the scoring
@@ -121,6 +139,21 @@ class CategoryAccess:
     reach
         The pairs within the search limit (:class:`Reach`), or None when they were not
         kept (the threshold cannot then be changed without a new preparation).
+
+    Examples
+    --------
+    Two origins and one facility 120 m from the second (threshold 400 m):
+
+    >>> r = Reach(900.0, np.array([1], np.int32), np.array([0], np.int32),
+    ...           np.array([120.0]))
+    >>> ca = CategoryAccess(
+    ...     threshold_m=400.0, nearest=np.array([np.inf, 120.0]),
+    ...     count=np.array([0.0, 1.0]), gravity=np.array([0.0, 0.74]),
+    ...     count_mix=np.array([0.0, 1.0]), pairs=r.within(400.0),
+    ...     facility_ids=np.array(["school-1"]), reach=r,
+    ... )
+    >>> ca.pairs.to_dict("list")
+    {'origin': [1], 'facility': [0], 'distance': [120.0]}
     """
 
     threshold_m: float
@@ -148,10 +181,11 @@ class CategoryAccess:
 
 @dataclass
 class Context:
-    """Everything an assessment needs, loaded and computed once
-    (:func:`bxlplan.scoring.baseline.prepare`).
+    """Everything an assessment needs, loaded and computed once.
 
-    Attributes
+    Built by :func:`bxlplan.scoring.baseline.prepare`.
+
+    Parameters
     ----------
     data
         The data folder the layers came from.
@@ -191,6 +225,20 @@ class Context:
         Category -> :class:`CategoryAccess` (:mod:`bxlplan.scoring.access`).
     site
         Category -> distance to the nearest facility from every cell of ``land``.
+    shortage_memo
+        ``(access, origins, zones)``: the shortage zones of that access and those
+        origins, remembered by :func:`bxlplan.scoring.aggregate.shortage_zones`
+        (not compared).
+
+    Examples
+    --------
+    A context is prepared from a data pack (a few minutes the first time, then read
+    from the cache):
+
+    >>> from bxlplan.scoring.baseline import prepare
+    >>> ctx = prepare()  # doctest: +SKIP
+    >>> ctx.distance, set(ctx.access) <= set(ctx.categories)  # doctest: +SKIP
+    ('network', True)
     """
 
     data: Path | None
