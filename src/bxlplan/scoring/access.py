@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -165,6 +165,7 @@ def compute_access(
         limit = search_limit(info, ctx.config)
         ids, group = np.unique(sub["facility_id"].to_numpy(), return_inverse=True)
         if network:
+            assert o_att is not None  # attached above whenever the network is used
             f_att = ctx.graph.attach(sub.geometry)
             nearest = ctx.graph.nearest(o_att, f_att)
             if l_att is not None:
@@ -179,10 +180,12 @@ def compute_access(
                 origins.geometry.values, predicate="dwithin", distance=limit
             )
             d = shapely.distance(origins.geometry.values[oi], sub.geometry.values[fi])
-            pairs = (
+            # as_index=False: a DataFrame (origin, facility, distance), not a Series
+            pairs = cast(
+                pd.DataFrame,
                 pd.DataFrame({"origin": oi, "facility": group[fi], "distance": d})
                 .groupby(["origin", "facility"], as_index=False)["distance"]
-                .min()
+                .min(),
             )
         reach = _reach(pairs, limit)
         count, gravity, within = _within(reach, n, thr, beta_k)
@@ -286,6 +289,7 @@ def with_thresholds(ctx: Context, thresholds: Mapping[str, float]) -> Context:
         a = access.get(cat)
         if a is None or a.threshold_m == thr:
             continue
+        assert a.reach is not None  # checked by _checked_thresholds
         count, gravity, pairs = _within(a.reach, n, thr, beta_k)
         access[cat] = dataclasses.replace(
             a, threshold_m=thr, count=count, gravity=gravity, pairs=pairs
