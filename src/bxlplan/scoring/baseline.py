@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import geopandas as gpd
 import numpy as np
@@ -114,6 +114,21 @@ def prepare(
     ConfigError
         When ``cache`` names a file instead of a folder, ``distance`` is unknown, or
         the configuration is invalid.
+
+    Examples
+    --------
+    On the data pack (a few minutes the first time; then read from the cache):
+
+    >>> ctx = prepare(cache=True)  # doctest: +SKIP
+    >>> ctx.distance  # doctest: +SKIP
+    'network'
+
+    An unknown distance mode is refused before anything is loaded:
+
+    >>> prepare(distance="manhattan")
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.ConfigError: distance must be one of network, euclidean, not 'manhattan'
     """
     from ..loading.catalog import data_dir
 
@@ -257,7 +272,7 @@ def _prepare(
     ctx = Context(
         data=folder, config=config, graph=graph, origins=origins, facilities=fac, categories=cats,
         missing=missing, surface=surface, neighbourhoods=hoods, communes=communes, poverty=poverty,
-        income_reference=ref, distance=distance,
+        income_reference=ref, distance=cast(Literal["network", "euclidean"], distance),
         partial=partial, land=land, user_values=user_values,
         sources={n: getattr(layer, "attrs", {}).get("bxlplan", {}).get("source") for n, layer in layers.items()},
     )  # fmt: skip
@@ -284,7 +299,7 @@ def _land_samples(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     step = float(read_catalog_file("limits.yaml")["network"]["land_sample_m"])
     x0, y0, x1, y1 = communes.total_bounds
     xs, ys = np.meshgrid(np.arange(x0, x1, step) + step / 2, np.arange(y0, y1, step) + step / 2)  # fmt: skip
-    pts = shapely.points(xs.ravel(), ys.ravel())
+    pts = np.asarray(shapely.points(xs.ravel(), ys.ravel()))
     p_idx, c_idx = shapely.STRtree(communes.geometry.values).query(
         pts, predicate="within"
     )
@@ -420,11 +435,42 @@ def facility_table(
     is numbered (``user:<row>``), a missing ``name`` left empty; the layer is
     reprojected to EPSG:31370.
 
+    Parameters
+    ----------
+    facilities
+        Facility points with a CRS and a ``category`` column (optionally
+        ``facility_id``, ``name``, ``capacity``).
+    categories
+        Category -> its catalog entry (``layers/facilities.yaml``): the known
+        categories.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The facilities in EPSG:31370 with ``facility_id`` and ``name`` (the layer
+        itself when nothing had to change).
+
     Raises
     ------
     DataError
         When it is not a GeoDataFrame with a CRS, lacks ``category``, names an unknown
         category (listing the known ones), or has non-point or empty geometries.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> cats = {"pharmacy": {"threshold_m": 500}, "school": {"threshold_m": 800}}
+    >>> mine = gpd.GeoDataFrame({"category": ["pharmacy", "school"]},
+    ...     geometry=gpd.points_from_xy([149000, 150000], [170000, 171000]), crs=31370)
+    >>> facility_table(mine, cats)[["category", "facility_id", "name"]]
+       category facility_id name
+    0  pharmacy      user:0
+    1    school      user:1
+    >>> facility_table(mine.assign(category=["pharmacy", "bakery"]), cats)
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.DataError: facilities: unknown categories ['bakery']; the categories
+    of layers/facilities.yaml are: pharmacy, school
     """
     if not isinstance(facilities, gpd.GeoDataFrame) or facilities.crs is None:
         raise DataError(
