@@ -131,10 +131,29 @@ def cache_folder(cache: str | os.PathLike[str] | bool | None = True) -> Path | N
         when set, else the platform's user cache folder (``platformdirs``, e.g.
         ``~/.cache/bxlplan`` on Linux). A path: that folder.
 
+    Returns
+    -------
+    Path or None
+        The folder (not created here), or None when no cache is used.
+
     Raises
     ------
     ConfigError
         When the folder exists and is not a folder.
+
+    Examples
+    --------
+    >>> cache_folder(None) is None, cache_folder(False) is None
+    (True, True)
+    >>> cache_folder("/tmp/bxlplan-cache")
+    PosixPath('/tmp/bxlplan-cache')
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as fh:
+    ...     cache_folder(fh.name)
+    Traceback (most recent call last):
+    ...
+    bxlplan.errors.ConfigError: --cache ... is a file, not a folder: give a folder for
+    the baseline cache (or --no-cache)
     """
     if cache is None or cache is False:
         return None
@@ -257,6 +276,22 @@ def baseline_key(
         64 hexadecimal digits.
     parts : dict
         What the key was made from (shown by ``bxlplan cache info`` and ``-v``).
+
+    Examples
+    --------
+    The scoring-only keys (:data:`SCORING_ONLY`) leave the key unchanged, the
+    preparation's keys change it:
+
+    >>> import tempfile
+    >>> data = Path(tempfile.mkdtemp())
+    >>> key, parts = baseline_key(data, {"origins_cell_m": 100, "weights": {"a": 1}})
+    >>> len(key), parts["distance"], parts["config"]
+    (64, 'network', {'origins_cell_m': 100})
+    >>> key == baseline_key(data, {"origins_cell_m": 100, "weights": {"a": 2}})[0]
+    True
+    >>> key == baseline_key(data, {"origins_cell_m": 200})[0]
+    False
+    >>> data.rmdir()
     """
     data = Path(data)
     files = {rel: _file_state(data / rel) for rel in _input_files()}
@@ -310,10 +345,30 @@ def write_entry(
 ) -> Path:
     """Pickle ``obj`` as the entry ``key``: temporary file, then an atomic rename.
 
+    Parameters
+    ----------
+    folder
+        The cache folder (created, mode 0700, when absent).
+    key
+        The entry's key (:func:`baseline_key`).
+    obj
+        The object stored (pickled).
+    meta
+        Further header fields (e.g. ``{"data": "<data folder>"}``).
+
     Returns
     -------
     Path
         The entry's file.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> path = write_entry(folder, "abc", {"answer": 42}, meta={"data": "here"})
+    >>> path.name, oct(path.stat().st_mode & 0o777)
+    ('context-abc.pickle', '0o600')
+    >>> shutil.rmtree(folder)
     """
     folder = Path(folder)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -388,6 +443,27 @@ def read_entry(folder: Path, key: str) -> Any | None:
     An entry that is not safe to load (another owner, writable by others), was built by
     another bxlplan or other library versions, or is truncated or corrupt is reported
     in one warning line and never unpickled (None: the caller rebuilds it).
+
+    Parameters
+    ----------
+    folder
+        The cache folder.
+    key
+        The entry's key (:func:`baseline_key`).
+
+    Returns
+    -------
+    object or None
+        The unpickled object, or None.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = write_entry(folder, "abc", {"answer": 42})
+    >>> read_entry(folder, "abc"), read_entry(folder, "other")
+    ({'answer': 42}, None)
+    >>> shutil.rmtree(folder)
     """
     path = entry_path(folder, key)
     if not path.is_file():
@@ -442,12 +518,35 @@ def get_or_build(
 ) -> tuple[Any, bool]:
     """The entry ``key`` when usable, else ``build()``, stored for the next run.
 
+    Parameters
+    ----------
+    folder
+        The cache folder.
+    key
+        The entry's key (:func:`baseline_key`).
+    build
+        Builds the object on a miss (no arguments).
+    meta
+        Further header fields of a new entry (:func:`write_entry`).
+    progress
+        Called with a short message when reading or saving the entry.
+
     Returns
     -------
     obj : Any
         The cached or built object.
     hit : bool
         True when it came from the cache.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> get_or_build(folder, "abc", lambda: [1, 2, 3])
+    ([1, 2, 3], False)
+    >>> get_or_build(folder, "abc", lambda: [4, 5, 6])
+    ([1, 2, 3], True)
+    >>> shutil.rmtree(folder)
     """
     step = progress or (lambda _msg: None)
     path = entry_path(folder, key)
@@ -473,7 +572,32 @@ def get_or_build(
 # ------------------------------------------------------------------------- manage
 @dataclass
 class CacheEntry:
-    """One entry of the cache folder, as ``bxlplan cache info`` shows it."""
+    """One entry of the cache folder, as ``bxlplan cache info`` shows it.
+
+    Parameters
+    ----------
+    path
+        The entry's file.
+    key
+        Its key (from the file name).
+    size
+        File size, bytes.
+    created
+        Creation time (ISO 8601, UTC) from the header, or None when unreadable.
+    bxlplan_version
+        The bxlplan version that wrote it, or None.
+    data
+        The data folder it was prepared from, or None.
+    status
+        ``ok``, ``incompatible: <why>``, ``truncated`` or ``corrupt: <why>``.
+
+    Examples
+    --------
+    >>> e = CacheEntry(Path("context-abc.pickle"), "abc", 1024,
+    ...                "2026-01-01T00:00:00+00:00", "1.0", None, "ok")
+    >>> e.key, e.status
+    ('abc', 'ok')
+    """
 
     path: Path
     key: str
@@ -485,7 +609,27 @@ class CacheEntry:
 
 
 def entries(folder: Path) -> list[CacheEntry]:
-    """The entries of a cache folder (headers only, newest first)."""
+    """The entries of a cache folder (headers only, newest first).
+
+    Parameters
+    ----------
+    folder
+        The cache folder (absent: no entries).
+
+    Returns
+    -------
+    list of CacheEntry
+        One per entry file, with its status; none is unpickled.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = write_entry(folder, "abc", {"answer": 42})
+    >>> [(e.key, e.status) for e in entries(folder)]
+    [('abc', 'ok')]
+    >>> shutil.rmtree(folder)
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -526,13 +670,31 @@ def _remove_stale(folder: Path, age_s: float) -> list[Path]:
 
 
 def clear(folder: Path) -> list[Path]:
-    """Remove every entry of the cache folder (and leftover temporary files of
-    killed runs); nothing else in the folder is touched.
+    """Remove every entry of the cache folder and leftover temporary files.
+
+    The temporary files are those of killed runs; nothing else in the folder is
+    touched.
+
+    Parameters
+    ----------
+    folder
+        The cache folder (absent: nothing to remove).
 
     Returns
     -------
     list of Path
         The files removed.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = write_entry(folder, "abc", {"answer": 42})
+    >>> (folder / "notes.txt").write_text("mine")
+    4
+    >>> [p.name for p in clear(folder)], sorted(p.name for p in folder.iterdir())
+    (['context-abc.pickle'], ['notes.txt'])
+    >>> shutil.rmtree(folder)
     """
     folder = Path(folder)
     if not folder.is_dir():
