@@ -56,6 +56,18 @@ SCORES = ("diversity", "social_mix", "services")
 def linear(values: Any, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
     """``100 (v - lo) / (hi - lo)`` clipped to 0-100 (NaN stays NaN).
 
+    Parameters
+    ----------
+    values
+        The values (array-like).
+    lo, hi
+        The values scoring 0 and 100.
+
+    Returns
+    -------
+    ndarray
+        The scores, 0-100 (float).
+
     Examples
     --------
     >>> linear([0.25, 1.5, float("nan")])
@@ -76,6 +88,18 @@ def income_position(ratio: Any, span: float = 2.0) -> np.ndarray:
     one at ``1 / r`` score the same, so poverty concentration weighs as much as wealth
     concentration (both are the segregation the social-mix principle targets).
 
+    Parameters
+    ----------
+    ratio
+        Income ratio to the regional median (array-like; 0 or less gives NaN).
+    span
+        The ratio (and its inverse) scoring 0 (``rules.income_position.span``).
+
+    Returns
+    -------
+    ndarray
+        The scores, 0-100 (float).
+
     Examples
     --------
     >>> income_position([1.0, 0.5, 2.0, 2 ** 0.5, 2 ** -0.5]).round(6).tolist()
@@ -91,6 +115,20 @@ def target_band(
     share: Any, band: tuple[float, float], zero_at: tuple[float, float]
 ) -> np.ndarray:
     """A share against a target band: 100 inside ``band``, linear to 0 at ``zero_at``.
+
+    Parameters
+    ----------
+    share
+        The shares, 0-1 (array-like; NaN stays NaN).
+    band
+        ``(low, high)``: the shares scoring 100.
+    zero_at
+        ``(low, high)``: the shares scoring 0 on either side of the band.
+
+    Returns
+    -------
+    ndarray
+        The scores, 0-100 (float).
 
     Examples
     --------
@@ -149,6 +187,18 @@ def _pair(value: Any, where: str) -> tuple[float, float]:
 
 def validate_scoring(config: Any, source: str | Path | None = None) -> dict[str, Any]:
     """Check a scoring configuration against the registry; return it unchanged.
+
+    Parameters
+    ----------
+    config
+        The configuration (the content of a scoring file).
+    source
+        Where it came from, named in the messages (default ``layers/scoring.yaml``).
+
+    Returns
+    -------
+    dict
+        ``config`` itself, once checked.
 
     Raises
     ------
@@ -409,6 +459,16 @@ def scoring_config(path: str | Path | None = None) -> dict[str, Any]:
     The user's top-level keys replace the shipped ones, except ``weights``, ``rules``
     and ``indicators``, which are merged key by key. The result is validated.
 
+    Parameters
+    ----------
+    path
+        The user's scoring file (YAML), or None for the shipped configuration.
+
+    Returns
+    -------
+    dict
+        The validated configuration.
+
     Raises
     ------
     ConfigError
@@ -558,6 +618,17 @@ def score_spread(
     table (count, mean, std, min, quartiles, max per component) says whether they do.
     Components are rule-based (absolute 0-100), not rank-normalised, so a score keeps its
     meaning whatever set of areas is assessed.
+
+    Parameters
+    ----------
+    ind
+        Indicator table (:func:`bxlplan.scoring.assess`).
+    categories
+        Facility categories with complete data: the services components.
+    config
+        The scoring configuration.
+    n_activity
+        Number of activity categories K of the reachable activity mix.
 
     Returns
     -------
