@@ -32,16 +32,7 @@ CODES = {
     "EX01": "no Examples section",
 }
 
-# Modules being rewritten while issue 13 is worked on, exempted for now.
-# TODO(lead): empty this set once those rewrites have landed.
-PENDING = {
-    "bxlplan.scoring.access",
-    "bxlplan.scoring.baseline",
-    "bxlplan.scoring.cache",
-    "bxlplan.scoring.scores",
-    "bxlplan.indicators.access",
-    "bxlplan.indicators._search",
-}
+PENDING: set[str] = set()
 
 
 def _pending(module: str) -> bool:
