@@ -32,6 +32,7 @@ CODES = {
     "EX01": "no Examples section",
 }
 
+# Modules exempted while they are being rewritten: none at present.
 PENDING: set[str] = set()
 
 
