@@ -606,7 +606,9 @@ def two_step_fca(
     -------
     ndarray
         Supply per resident :math:`A_i` of each origin (0 where no facility is within
-        reach; NaN where the category has no capacity data).
+        reach). A facility absent from ``supply`` counts as capacity 0: give every
+        capacity (the assessment computes 2SFCA only for categories whose capacities
+        are all known, never guessing the others).
 
     Examples
     --------
