@@ -432,7 +432,7 @@ def _detach(res: ScenarioResult, ctx: Context) -> ScenarioResult:
     shared: dict[str, Any] = {
         f.name: _Baseline(f.name)
         for f in dataclasses.fields(after)
-        if getattr(after, f.name) is getattr(ctx, f.name)
+        if f.name != "shortage_memo" and getattr(after, f.name) is getattr(ctx, f.name)
     }
     # a memo (tens of MB), recomputed when needed: not worth sending back
     light_after = dataclasses.replace(after, **shared, shortage_memo=None)
