@@ -40,13 +40,6 @@ warnings.filterwarnings(
 )
 
 from .errors import BxlplanError, ConfigError, DataError, FetchError  # noqa: E402
-from .loading import (  # noqa: E402
-    catalog,
-    data_dir,
-    load,
-    load_polygons,
-    polygon_areas,
-)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time they load on first use
     import geopandas as gpd
@@ -54,6 +47,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time they load on first 
     from . import exports as export
     from . import scenarios as scenario
     from .indicators import registry
+    from .loading import catalog, data_dir, load, load_polygons, polygon_areas
     from .scoring import (
         Assessment,
         Context,
@@ -88,6 +82,11 @@ __all__ = [
 
 # name -> (module, attribute or None for the module itself), imported on first use
 _LAZY: dict[str, tuple[str, str | None]] = {
+    "load": (".loading.load", "load"),
+    "load_polygons": (".loading.load", "load_polygons"),
+    "polygon_areas": (".loading.load", "polygon_areas"),
+    "catalog": (".loading.catalog", "catalog"),
+    "data_dir": (".loading.catalog", "data_dir"),
     "prepare": (".scoring.baseline", "prepare"),
     "assess": (".scoring.assess", "assess"),
     "Assessment": (".scoring.assess", "Assessment"),
@@ -153,6 +152,8 @@ def areas(
     (31370, True)
     """
     import geopandas as gpd
+
+    from .loading import data_dir, load_polygons, polygon_areas
 
     if isinstance(spec, gpd.GeoDataFrame):
         return polygon_areas(spec, data=data, **kwargs)

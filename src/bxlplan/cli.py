@@ -110,7 +110,6 @@ def _postgis_choice(
     """The file formats asked for, and whether PostGIS is (``--format postgis``, which
     needs ``--db``); checked before any computation."""
     from .errors import ConfigError
-    from .loading.postgis import is_postgres_url, mask_dsn
 
     to_db = "postgis" in formats
     if to_db and not db:
@@ -123,6 +122,8 @@ def _postgis_choice(
             f"--db is given but --format has no postgis: add it (e.g. --format "
             f"{','.join([*files, 'postgis'])}) or leave --db out"
         )
+    if db:  # the PostGIS helpers (and geopandas) only when a database is named
+        from .loading.postgis import is_postgres_url, mask_dsn
     if db and not is_postgres_url(db):
         raise ConfigError(
             f"--db must be a PostgreSQL URL postgresql://user@host:port/database, got "
@@ -524,11 +525,25 @@ def assess_cmd(
     no_cache: NoCacheOpt = False,
 ) -> None:
     """Score areas on functional diversity, social mix and distance to services."""
+    from ._io import check_output_set, run_timestamp
+    from ._outputs import EXTENTS, assessment_names
+    from .errors import ConfigError
+
+    # everything that needs no computation is checked before the preparation; the
+    # outputs first, before the heavy imports (geopandas and the rest: ~1 s)
+    formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
+    formats, to_db = _postgis_choice(formats, db, ("gpkg", "csv"))
+    dsn = db or ""  # given whenever to_db: _postgis_choice refuses postgis without --db
+    if extent not in EXTENTS:
+        raise ConfigError(
+            f"--extent must be one of {', '.join(EXTENTS)}, got '{extent}'"
+        )
+    if formats:
+        check_output_set(out, assessment_names(formats), overwrite)
+
     import pandas as pd
 
-    from ._io import check_output_set, run_timestamp
-    from .errors import ConfigError
-    from .exports.gis import EXTENTS, assessment_names, write_assessment
+    from .exports.gis import write_assessment
     from .exports.labels import check_lang
     from .loading.areas import load_areas
     from .loading.catalog import data_dir
@@ -537,18 +552,8 @@ def assess_cmd(
     from .scoring.baseline import prepare
     from .scoring.scores import merge_thresholds, scoring_config
 
-    formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
     folder = data_dir(data)
-    # everything that needs no computation is checked before the preparation
     check_lang(lang)
-    if extent not in EXTENTS:
-        raise ConfigError(
-            f"--extent must be one of {', '.join(EXTENTS)}, got '{extent}'"
-        )
-    formats, to_db = _postgis_choice(formats, db, ("gpkg", "csv"))
-    dsn = db or ""  # given whenever to_db: _postgis_choice refuses postgis without --db
-    if formats:
-        check_output_set(out, assessment_names(formats), overwrite)
     if to_db:
         from .exports.postgis import ASSESSMENT_TABLES, check_postgis_target
 

@@ -47,6 +47,7 @@ from rasterio.transform import from_origin
 from .._gpkg import _meta_json, _plain, _stamped
 from .._gpkg import write_gpkg as _write_gpkg
 from .._io import atomic_path, atomic_write, check_target, output_set, run_timestamp
+from .._outputs import EXTENTS, FORMATS, assessment_names
 from .._version import __version__
 from ..errors import DataError
 from ..loading.catalog import read_catalog_file
@@ -65,8 +66,6 @@ __all__ = [
     "write_gpkg",
     "write_shapefile",
 ]
-
-FORMATS = ("gpkg", "geojson", "shp", "csv", "tif")
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -624,61 +623,6 @@ def write_distance_rasters(
             dst.update_tags(ns="rio_overview", resampling="average")
         written.append(target)
     return written
-
-
-_SHP_PARTS = ("shp", "shx", "dbf", "prj", "cpg")
-# the Shapefiles of an assessment: the areas, the shortage zones, the facilities and the
-# perimeters given (their names are known when the set is written)
-_SHP_STEMS = ("assessment", "shortage_zones", "facilities", "perimeter_*")
-EXTENTS = ("areas", "region")
-
-
-def _shapefile_set(stem: str) -> list[str]:
-    return [f"{stem}.{ext}" for ext in _SHP_PARTS] + [
-        f"{stem}_fields.csv", f"{stem}.provenance.json", f"{stem}.qml",
-    ]  # fmt: skip
-
-
-def assessment_names(formats: list[str]) -> list[str]:
-    """The files :func:`write_assessment` writes for ``formats``, relative to its folder.
-
-    The GeoTIFFs and the perimeters' Shapefiles are patterns: their names are known
-    after the preparation. Pass them to :func:`bxlplan._io.check_output_set` before
-    the computation.
-
-    Parameters
-    ----------
-    formats : list of str
-        ``gpkg``, ``geojson``, ``shp``, ``csv``, ``tif``.
-
-    Returns
-    -------
-    list of str
-        File names and glob patterns.
-
-    Raises
-    ------
-    DataError
-        When a format is unknown.
-
-    Examples
-    --------
-    >>> assessment_names(["gpkg", "csv"])
-    ['assessment.gpkg', 'assessment.csv', 'assessment.provenance.json']
-    """
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown:
-        raise DataError(
-            f"unknown format(s) {unknown} in --format; choose among {', '.join(FORMATS)}"
-        )
-    files = {
-        "gpkg": ["assessment.gpkg"],
-        "geojson": ["assessment.geojson", "assessment.geojson.provenance.json"],
-        "shp": [n for stem in _SHP_STEMS for n in _shapefile_set(stem)],
-        "csv": ["assessment.csv", "assessment.provenance.json"],
-        "tif": ["rasters/distance_*.tif"],
-    }
-    return list(dict.fromkeys(n for f in FORMATS if f in formats for n in files[f]))
 
 
 # provenance keys of a layer's load() record kept in an output's sources
