@@ -15,6 +15,7 @@ MODULES = [
     "bxlplan.errors",
     "bxlplan._io",
     "bxlplan._yaml",
+    "bxlplan._outputs",
     "bxlplan.loading.catalog",
     "bxlplan.loading.check",
     "bxlplan.loading.expect",
