@@ -217,3 +217,29 @@ def test_cli_assess_a_pole_perimeter_from_a_scenario_file(pack, tmp_path):
     assert back.area.iloc[0] == pytest.approx(
         np.pi * 380**2, rel=0.01
     )  # the 380 m circle
+
+
+def test_rescore_equals_an_assessment_with_the_new_weights(hoods, ctx):
+    """Re-scoring from the stored indicators gives what a new assessment gives."""
+    from dataclasses import replace
+
+    from bxlplan.scoring.scores import validate_scoring
+
+    weights = {"diversity": 1.0, "social_mix": 1.0, "services": 3.0}
+    quick = hoods.rescore(weights=weights)
+    config = validate_scoring({**ctx.config, "weights": weights})
+    full = assess(load_areas("neighbourhoods", ctx.data), replace(ctx, config=config))
+    cols = [c for c in quick.areas if c.startswith("score_")]
+    a = quick.areas.set_index("area_id")[cols]
+    b = full.areas.set_index("area_id")[cols]
+    np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), equal_nan=True)
+    assert quick.provenance["parameters"]["weights"] == weights
+    # the overall score moved with the weights; the component scores did not
+    assert not np.allclose(
+        quick.areas["score_overall"].dropna(), hoods.areas["score_overall"].dropna()
+    )
+    np.testing.assert_allclose(
+        quick.areas["score_services"].to_numpy(float),
+        hoods.areas["score_services"].to_numpy(float),
+        equal_nan=True,
+    )
