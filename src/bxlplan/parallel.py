@@ -223,6 +223,10 @@ def run_tasks(
                 dashboard_address=None,
                 # no dashboard; its HTTP server on a free port, never a clash on 8787
                 scheduler_kwargs={"dashboard_address": ":0"},
+                # the worker processes' own logs: a task's error comes back to the
+                # caller as its exception; what they log at shut-down ("failed to
+                # communicate with scheduler during heartbeat") is not the user's news
+                silence_logs=logging.CRITICAL,
             ) as cluster,
             Client(cluster, set_as_default=False) as client,
         ):
